@@ -1,0 +1,1 @@
+"""allot: fair, verifiable allocation of scarce goods to residents."""

@@ -1,0 +1,25 @@
+"""``log_action``: the one way state changes are recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.db import models
+
+from allot.core.models import AuditLog
+
+
+def log_action(action: str, *, obj: models.Model | None = None, actor: AbstractBaseUser | AnonymousUser | None = None,
+               actor_label: str = "", data: dict[str, Any] | None = None) -> AuditLog:
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    label = actor_label or (user.get_username() if user is not None else "system")
+    return AuditLog.objects.create(
+        action=action,
+        actor=user,
+        actor_label=label[:100],
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        data=data or {},
+    )

@@ -1,0 +1,245 @@
+"""Parsing of messy resident input: resident ID numbers (居民身份证号码), mobile phones and names.
+
+Each ``normalize_*`` function returns the canonical form or raises ``DomainError`` (status 400) with a
+stable ``code`` and ``field`` and a translatable message that says what to fix. Normalising a normalised
+value returns it unchanged. The ``mask_*`` functions give the forms shown on pages, in logs and in SMS.
+
+ID numbers are checked with python-stdnum (``stdnum.cn.ric``), component by component, so each problem
+gets its own code. stdnum raises ``InvalidLength``/``InvalidFormat`` for the shape, ``InvalidChecksum``
+for the ISO 7064 MOD 11-2 check character, and ``InvalidComponent`` for *both* an impossible birth date
+(``get_birth_date``) and an unknown region code (``get_birth_place``, which also rejects a code that did
+not exist in the birth year), so we call those two separately to tell them apart. ``get_birth_place``
+raises ``KeyError`` instead when the province exists but the rest of the code does not (``359999``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import unicodedata
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from django.utils.translation import gettext_lazy as _
+from stdnum.cn import ric
+from stdnum.exceptions import InvalidComponent
+
+from allot.core.errors import DomainError
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+EARLIEST_BIRTH_YEAR = 1900
+NAME_MAX_LENGTH = 30
+
+# Full-width ASCII (U+FF01..U+FF5E) maps onto ASCII by a fixed offset; only digits, letters and the few
+# separators below are translated, everything else is left for the validators to reject.
+_FULLWIDTH_LETTERS = {cp: cp - 0xFEE0 for cp in (*range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B))}
+_FULLWIDTH = {**_FULLWIDTH_LETTERS, **{cp: cp - 0xFEE0 for cp in range(0xFF10, 0xFF1A)}}
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212\uff0d"
+_ID_SEPARATORS = {ord(c): None for c in _DASHES}
+_PHONE_MAP = {**_FULLWIDTH, 0xFF0B: ord("+"), 0xFF08: ord("("), 0xFF09: ord(")"), 0xFF0E: ord("."),
+              **{ord(c): ord("-") for c in _DASHES}}
+_ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+_PHONE_CHARS = re.compile(r"[0-9+()\-. ]+")
+
+_MIDDLE_DOTS = "\u00b7\u2022\u30fb\u2027\uff0e\uff65"  # · • ・ ‧ ． ･
+_NAME_MAP = {**_FULLWIDTH_LETTERS,
+             **{ord(c): "·" for c in _MIDDLE_DOTS},
+             0x2019: "'", 0x02BC: "'", 0xFF07: "'",  # ’ ʼ ＇
+             **{ord(c): "-" for c in _DASHES}}
+_CJK_RANGES = (
+    (0x3400, 0x4DBF),  # extension A
+    (0x4E00, 0x9FFF),  # unified ideographs
+    (0xF900, 0xFAFF),  # compatibility ideographs (some are unified ideographs in their own right)
+    (0x20000, 0x2A6DF),  # extension B
+    (0x2A700, 0x2EE5F),  # extensions C, D, E, F, I
+    (0x30000, 0x323AF),  # extensions G, H
+)
+
+
+def _is_cjk(ch: str) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
+
+
+def _is_latin_letter(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Lu", "Ll", "Lt") and unicodedata.name(ch, "").startswith("LATIN ")
+
+
+def _is_latin_mark(ch: str) -> bool:
+    """A combining diacritic that NFC could not fold into the preceding Latin letter."""
+    return 0x0300 <= ord(ch) <= 0x036F
+
+
+def shanghai_today() -> datetime.date:
+    return datetime.datetime.now(tz=SHANGHAI).date()
+
+
+# --- resident ID number -------------------------------------------------------------------------------
+
+ID_FIELD = "id_number"
+
+
+def normalize_id_number(raw: str, *, today: datetime.date | None = None) -> str:
+    """Return the 18-character canonical ID number (digits, upper-case ``X`` as the last character).
+
+    Accepts full-width characters, spaces and hyphens. Codes: ``id_number_required``,
+    ``id_number_format``, ``id_number_checksum``, ``id_number_birth_date`` (impossible date, before 1900
+    or after ``today``, which defaults to today in Asia/Shanghai) and ``id_number_region``.
+    """
+    number = "".join(str(raw).translate(_FULLWIDTH).translate(_ID_SEPARATORS).split()).upper()
+    if not number:
+        raise DomainError(_("Please enter the resident ID number."), code="id_number_required",
+                          field=ID_FIELD)
+    if not _ID_SHAPE.fullmatch(number):
+        raise DomainError(
+            _("The resident ID number must have 18 characters: 17 digits followed by a digit or the "
+              "letter X. Please copy it from the ID card again."),
+            code="id_number_format", field=ID_FIELD)
+    if ric.calc_check_digit(number) != number[-1]:
+        raise DomainError(
+            _("The check digit of the resident ID number is not correct. Please check the number, especially "
+              "the last character (a digit or the letter X)."),
+            code="id_number_checksum", field=ID_FIELD)
+    birth_date_error = DomainError(
+        _("The date of birth in the resident ID number (characters 7 to 14, as YYYYMMDD) is not a valid "
+          "past date. Please check these digits."),
+        code="id_number_birth_date", field=ID_FIELD)
+    try:
+        born = ric.get_birth_date(number)
+    except InvalidComponent:
+        raise birth_date_error from None
+    if born.year < EARLIEST_BIRTH_YEAR or born > (today or shanghai_today()):
+        raise birth_date_error
+    try:
+        ric.get_birth_place(number)
+    except (InvalidComponent, KeyError):  # stdnum 2.2 raises KeyError for a known province, unknown county
+        raise DomainError(
+            _("The first 6 digits of the resident ID number (the region code) do not match any known area. "
+              "Please check these digits."),
+            code="id_number_region", field=ID_FIELD) from None
+    return number
+
+
+def id_number_region(id18: str) -> str:
+    """The 6-digit administrative region code at the start of a normalised ID number."""
+    return id18[:6]
+
+
+def id_number_birth_date(id18: str) -> datetime.date:
+    """The birth date encoded in a normalised ID number."""
+    return datetime.date(int(id18[6:10]), int(id18[10:12]), int(id18[12:14]))
+
+
+# --- mobile phone -------------------------------------------------------------------------------------
+
+PHONE_FIELD = "phone"
+
+
+def normalize_phone(raw: str) -> str:
+    """Return a mainland China mobile number in E.164 (``+8613812345678``).
+
+    Accepts ``+86``/``0086`` prefixes, spaces, hyphens, dots, parentheses and full-width characters.
+    libphonenumber types every mainland mobile as ``MOBILE`` (CN has no ``FIXED_LINE_OR_MOBILE`` range),
+    so only that type is accepted. Codes: ``phone_required``, ``phone_invalid``, ``phone_not_mobile``
+    (a valid landline, or a number outside mainland China).
+    """
+    text = " ".join(str(raw).translate(_PHONE_MAP).split())
+    if not text:
+        raise DomainError(_("Please enter a mobile phone number."), code="phone_required", field=PHONE_FIELD)
+    invalid = DomainError(
+        _("The mobile phone number is not valid. Please enter the 11-digit mainland China mobile number, "
+          "for example 138 1234 5678."),
+        code="phone_invalid", field=PHONE_FIELD)
+    # libphonenumber turns letters into keypad digits and reads "ext." suffixes; residents mean neither.
+    if not _PHONE_CHARS.fullmatch(text):
+        raise invalid
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        raise invalid from None
+    if number.extension or not phonenumbers.is_valid_number(number):
+        raise invalid
+    if (phonenumbers.region_code_for_number(number) != "CN"
+            or phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE):
+        raise DomainError(
+            _("Please enter a mainland China mobile number: 11 digits starting with 1. Landlines and numbers "
+              "outside mainland China are not accepted."),
+            code="phone_not_mobile", field=PHONE_FIELD)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# --- name ---------------------------------------------------------------------------------------------
+
+NAME_FIELD = "name"
+
+
+def _name_chars_ok(name: str) -> bool:
+    for i, ch in enumerate(name):
+        before = name[i - 1] if i else ""
+        after = name[i + 1] if i + 1 < len(name) else ""
+        if _is_cjk(ch) or _is_latin_letter(ch):
+            continue
+        if ch == " ":  # already collapsed and stripped
+            continue
+        if ch == "·":  # separates two name parts
+            if before and after and before != "·" and after != "·":
+                continue
+            return False
+        if ch in "'-":  # inside a Latin name: O'Neil, Anne-Marie
+            if before and after and (_is_latin_letter(before) or _is_latin_mark(before)) \
+                    and _is_latin_letter(after):
+                continue
+            return False
+        if _is_latin_mark(ch) and before and (_is_latin_letter(before) or _is_latin_mark(before)):
+            continue
+        return False
+    return True
+
+
+def normalize_name(raw: str) -> str:
+    """Return the name NFC-normalised, trimmed, with single inner spaces and ``·`` as the middle dot.
+
+    Allowed: CJK ideographs (including the rare-character extensions), Latin letters (accented too),
+    spaces, ``·`` between name parts, and ``'``/``-`` inside Latin names. 1 to 30 characters.
+    Codes: ``name_required``, ``name_too_long``, ``name_invalid_chars``.
+    """
+    name = unicodedata.normalize("NFC", str(raw).translate(_NAME_MAP))
+    name = re.sub(r" ?· ?", "·", " ".join(name.split()))
+    if not name:
+        raise DomainError(_("Please enter the name as shown on the ID card."), code="name_required",
+                          field=NAME_FIELD)
+    if len(name) > NAME_MAX_LENGTH:
+        raise DomainError(
+            _("The name is too long. Please enter at most 30 characters, as shown on the ID card."),
+            code="name_too_long", field=NAME_FIELD)
+    if not _name_chars_ok(name):
+        raise DomainError(
+            _("The name may contain only Chinese characters, Latin letters, spaces, a middle dot (·) between "
+              "parts of the name, and apostrophes or hyphens inside Latin names. Please remove digits and "
+              "other symbols."),
+            code="name_invalid_chars", field=NAME_FIELD)
+    return name
+
+
+# --- masks --------------------------------------------------------------------------------------------
+
+def mask_id_number(id18: str) -> str:
+    """``350203********1234``: region code and last four characters only."""
+    if len(id18) <= 10:
+        return "*" * len(id18)
+    return f"{id18[:6]}{'*' * (len(id18) - 10)}{id18[-4:]}"
+
+
+def mask_phone(e164: str) -> str:
+    """``+8613812345678`` → ``138****5678``."""
+    national = e164[3:] if e164.startswith("+86") else e164.lstrip("+")
+    if len(national) < 8:
+        return "*" * len(national)
+    return f"{national[:3]}{'*' * (len(national) - 7)}{national[-4:]}"
+
+
+def mask_name(name: str) -> str:
+    """First character kept, every other character (spaces included) replaced: ``张三`` → ``张*``."""
+    if len(name) <= 1:
+        return "*" * len(name)
+    return name[0] + "*" * (len(name) - 1)

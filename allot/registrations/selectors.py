@@ -1,0 +1,77 @@
+"""Reads for registrations: what a resident's status page and the API show."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from allot.campaigns.selectors import draw_moment, pickup_window
+from allot.core.codes import group
+from allot.registrations.models import Registration
+
+
+@dataclass(frozen=True)
+class RegistrationStatus:
+    """Everything a resident may see about their own registration (masked personal data only)."""
+
+    number: str
+    campaign_slug: str
+    campaign_name: str
+    status: str                  # registered | won | lost | excluded | withdrawn
+    status_label: str
+    name_masked: str
+    id_masked: str
+    phone_masked: str
+    district_code: str
+    district_name: str
+    outlet_code: str | None      # chosen pharmacy
+    outlet_name: str | None
+    accept_any: bool
+    draw_date: dt.date
+    draw_at: dt.datetime
+    weight: int
+    created_at: dt.datetime
+    # when won
+    pickup_code: str | None = None
+    pickup_code_grouped: str | None = None
+    pickup_outlet_code: str | None = None
+    pickup_outlet_name: str | None = None
+    pickup_outlet_address: str | None = None
+    pickup_from: dt.datetime | None = None
+    pickup_until: dt.datetime | None = None
+    redeemed_at: dt.datetime | None = None
+    # when lost and rolled over
+    rolled_over_to_number: str | None = None
+    rolled_over_to_date: dt.date | None = None
+    draw_id: str | None = None
+
+
+def registration_status(*, registration: Registration) -> RegistrationStatus:
+    r = registration
+    round_ = r.round
+    pc = getattr(r, "pickup", None) if r.status == Registration.Status.WON else None
+    rolled = getattr(r, "rolled_to", None)
+    draw = getattr(round_, "draw", None)
+    start, end = pickup_window(round_)
+    return RegistrationStatus(
+        number=r.number, campaign_slug=r.campaign.slug, campaign_name=r.campaign.name, status=r.status,
+        status_label=str(r.get_status_display()), name_masked=r.person.name_masked, id_masked=r.person.id_masked,
+        phone_masked=r.person.phone_masked, district_code=r.district_id, district_name=r.district.name,
+        outlet_code=r.outlet.code if r.outlet else None, outlet_name=r.outlet.name if r.outlet else None,
+        accept_any=r.accept_any, draw_date=round_.draw_date, draw_at=draw_moment(round_), weight=r.weight,
+        created_at=r.created_at,
+        pickup_code=pc.code if pc else None, pickup_code_grouped=group(pc.code) if pc else None,
+        pickup_outlet_code=pc.outlet.code if pc else None, pickup_outlet_name=pc.outlet.name if pc else None,
+        pickup_outlet_address=pc.outlet.address if pc else None,
+        pickup_from=pc.valid_from if pc else None, pickup_until=pc.valid_until if pc else None,
+        redeemed_at=pc.redeemed_at if pc else None,
+        rolled_over_to_number=rolled.number if rolled else None,
+        rolled_over_to_date=rolled.round.draw_date if rolled else None,
+        draw_id=draw.draw_id if draw and draw.state == "published" else None,
+    )
+
+
+def registration_for_status(*, pk: int) -> Registration:
+    return (Registration.objects.select_related("campaign", "round__campaign", "round__draw", "person", "district",
+                                                "outlet", "pickup__outlet", "rolled_to__round")
+            .get(pk=pk))
