@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from allot.lottery.engine import SYNTHETIC, commit, draw, round_for, write_bundle  # noqa: E402
-from allot.lottery.simulate import synthetic_table  # noqa: E402
-from allot.lottery.verify import _numpy, verify_bundle  # noqa: E402
+from allot.lottery.engine import SYNTHETIC, commit, draw, round_for, write_bundle
+from allot.lottery.simulate import synthetic_table
+from allot.lottery.verify import _numpy, verify_bundle
 
 
 def peak_rss_mib() -> float:
@@ -37,8 +37,10 @@ def main() -> None:
     ap.add_argument("--outlets", type=int, default=1000)
     ap.add_argument("--keep", help="write the bundle here instead of a temporary folder")
     args = ap.parse_args()
-    print(f"entrants {args.n:,}, outlets {args.outlets}, numpy {'yes' if _numpy() else 'no'}, "
-          f"python {sys.version.split()[0]}, cpus {os.cpu_count()}")
+    print(
+        f"entrants {args.n:,}, outlets {args.outlets}, numpy {'yes' if _numpy() else 'no'}, "
+        f"python {sys.version.split()[0]}, cpus {os.cpu_count()}"
+    )
     t = time.perf_counter()
     sim = synthetic_table(entrants=args.n, outlets=args.outlets, seed=b"bench")
     print(f"  (setup: synthetic pool {time.perf_counter() - t:.2f} s, not counted)")
@@ -46,8 +48,17 @@ def main() -> None:
     rnd = round_for(committed_at=at, min_gap_seconds=60, beacon=SYNTHETIC)
 
     t0 = time.perf_counter()
-    c = commit(draw_id="bench", campaign="bench", committed_at=at, entries=sim.table, quotas=sim.quotas,
-               beacon_round=rnd, min_gap_seconds=60, notary_digits_min=6, beacon_kind="synthetic")
+    c = commit(
+        draw_id="bench",
+        campaign="bench",
+        committed_at=at,
+        entries=sim.table,
+        quotas=sim.quotas,
+        beacon_round=rnd,
+        min_gap_seconds=60,
+        notary_digits_min=6,
+        beacon_kind="synthetic",
+    )
     t1 = time.perf_counter()
     r = draw(commitment=c, randomness_round=rnd, signature=b"\x07" * 48, notary_digits="123456")
     t2 = time.perf_counter()
@@ -64,7 +75,9 @@ def main() -> None:
     print(f"  seed to results (tickets, sort, allocate): {t2 - t1:7.2f} s")
     print(f"  results + bundle files written:          {t3 - t2:7.2f} s")
     print(f"  end to end (commit + draw + files):      {draw_total:7.2f} s")
-    print(f"  verification (allot-verify logic):       {t5 - t4:7.2f} s  ({(t5 - t4) / draw_total:.2f}x draw)")
+    print(
+        f"  verification (allot-verify logic):       {t5 - t4:7.2f} s  ({(t5 - t4) / draw_total:.2f}x draw)"
+    )
     print(f"  peak memory (max RSS of this process):   {peak_rss_mib():7.0f} MiB")
     size = sum(p.stat().st_size for p in out.iterdir())
     print(f"  bundle size: {size / 2**20:.0f} MiB in {out}")

@@ -35,6 +35,19 @@ def lock_one(model: type[M], pk: object) -> M:
     return model._default_manager.select_for_update().get(pk=pk)
 
 
+def lock_shared(model: type[models.Model], pk: object) -> None:
+    """Take a shared row lock (PostgreSQL ``FOR SHARE``): many holders at once, but an exclusive
+    ``select_for_update`` on the same row waits for all of them. On SQLite, whose writers are serialised by
+    the IMMEDIATE transaction anyway, this is a no-op."""
+    ensure_in_transaction()
+    conn = transaction.get_connection()
+    if conn.vendor != "postgresql":
+        return
+    table = conn.ops.quote_name(model._meta.db_table)
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [pk])  # noqa: S608 - table name from model
+
+
 def lease_acquire(*, name: str, holder: str, seconds: int, now: dt.datetime | None = None) -> bool:
     """Take the lease ``name`` for ``seconds`` if nobody holds an unexpired one. Atomic on SQLite and
     PostgreSQL: the conditional UPDATE and the INSERT are each a single statement, the primary key the

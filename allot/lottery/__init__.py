@@ -47,8 +47,25 @@ from allot.lottery.engine import (
 from allot.lottery.verify import DrawError, VerificationFailed, check_inclusion_proof, verify_bundle
 
 __all__ = [
-    "QUICKNET", "SYNTHETIC", "Beacon", "BeaconRound", "Commitment", "DrawError", "DrawResult", "Entry",
-    "EntryTable", "ResultRow", "VerificationFailed", "bundle_zip_bytes", "check_inclusion_proof", "commit",
-    "draw", "inclusion_proof", "inclusion_proof_json", "load_commitment", "round_for", "verify_bundle",
+    "QUICKNET",
+    "SYNTHETIC",
+    "Beacon",
+    "BeaconRound",
+    "Commitment",
+    "DrawError",
+    "DrawResult",
+    "Entry",
+    "EntryTable",
+    "ResultRow",
+    "VerificationFailed",
+    "bundle_zip_bytes",
+    "check_inclusion_proof",
+    "commit",
+    "draw",
+    "inclusion_proof",
+    "inclusion_proof_json",
+    "load_commitment",
+    "round_for",
+    "verify_bundle",
     "write_bundle",
 ]

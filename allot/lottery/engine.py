@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import zipfile
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -51,9 +52,23 @@ from allot.lottery.verify import (
 )
 
 __all__ = [
-    "QUICKNET", "Beacon", "BeaconRound", "Commitment", "DrawError", "DrawResult", "Entry", "EntryTable",
-    "ResultRow", "bundle_zip_bytes", "check_inclusion_proof", "commit", "draw", "inclusion_proof",
-    "load_commitment", "round_for", "write_bundle",
+    "QUICKNET",
+    "Beacon",
+    "BeaconRound",
+    "Commitment",
+    "DrawError",
+    "DrawResult",
+    "Entry",
+    "EntryTable",
+    "ResultRow",
+    "bundle_zip_bytes",
+    "check_inclusion_proof",
+    "commit",
+    "draw",
+    "inclusion_proof",
+    "load_commitment",
+    "round_for",
+    "write_bundle",
 ]
 
 
@@ -144,8 +159,13 @@ class EntryTable:
         return cls._sorted(ids, group_of, groups)
 
     @classmethod
-    def from_columns(cls, *, entry_ids: Sequence[str], group_of: Sequence[int],
-                     groups: Sequence[tuple[str, Sequence[str], int]]) -> EntryTable:
+    def from_columns(
+        cls,
+        *,
+        entry_ids: Sequence[str],
+        group_of: Sequence[int],
+        groups: Sequence[tuple[str, Sequence[str], int]],
+    ) -> EntryTable:
         """``groups[k] = (district, prefs, weight)``; entry ``i`` has ``groups[group_of[i]]``."""
         built = []
         for district, prefs, weight in groups:
@@ -165,12 +185,12 @@ class EntryTable:
         for eid in ids:
             if not isinstance(eid, str) or not ENTRY_ID_RE.fullmatch(eid):
                 raise DrawError("bad_entry_id", f"entry_id {eid!r} is not 32 lowercase hex characters")
-        ordered = all(a < b for a, b in zip(ids, ids[1:], strict=False))
+        ordered = all(a < b for a, b in itertools.pairwise(ids))
         if not ordered:
             perm = sorted(range(len(ids)), key=ids.__getitem__)
             ids = [ids[i] for i in perm]
             group_of = array("I", (group_of[i] for i in perm))
-            for a, b in zip(ids, ids[1:], strict=False):
+            for a, b in itertools.pairwise(ids):
                 if a == b:
                     raise DrawError("duplicate_entry", f"entry_id {a} appears twice")
         packed = "".join(ids).encode("ascii")
@@ -238,7 +258,7 @@ class DrawResult:
         """Every entry in priority order."""
         pool, keys = self.commitment.pool, self._keys
         for rank, (idx, outlet) in enumerate(zip(self._order, self._outlets, strict=True), start=1):
-            yield ResultRow(rank, pool.entry_id(idx), keys[32 * idx:32 * idx + 32].hex(), outlet)
+            yield ResultRow(rank, pool.entry_id(idx), keys[32 * idx : 32 * idx + 32].hex(), outlet)
 
     def winners(self) -> dict[str, str]:
         """entry_id -> outlet for every entrant who got a unit."""
@@ -273,10 +293,21 @@ def _epoch(dt: datetime) -> int:
     return int(dt.timestamp())
 
 
-def commit(*, draw_id: str, campaign: str, committed_at: datetime, entries: Iterable[Entry] | EntryTable,
-           quotas: Mapping[str, int], beacon_round: int, min_gap_seconds: int, notary_digits_min: int,
-           beacon_kind: str = "drand", chain_hash: str | None = None, genesis_time: int = QUICKNET_GENESIS_TIME,
-           period: int = QUICKNET_PERIOD) -> Commitment:
+def commit(
+    *,
+    draw_id: str,
+    campaign: str,
+    committed_at: datetime,
+    entries: Iterable[Entry] | EntryTable,
+    quotas: Mapping[str, int],
+    beacon_round: int,
+    min_gap_seconds: int,
+    notary_digits_min: int,
+    beacon_kind: str = "drand",
+    chain_hash: str | None = None,
+    genesis_time: int = QUICKNET_GENESIS_TIME,
+    period: int = QUICKNET_PERIOD,
+) -> Commitment:
     """Build ``manifest.json`` and ``entries.jsonl`` (spec steps 1-3).
 
     Raises ``DrawError`` with code ``bad_*``, ``duplicate_entry``, ``naive_datetime`` or ``beacon_timing``
@@ -300,13 +331,23 @@ def commit(*, draw_id: str, campaign: str, committed_at: datetime, entries: Iter
     import unicodedata
 
     manifest: dict[str, Any] = {
-        "spec": SPEC, "draw_id": draw_id, "campaign": unicodedata.normalize("NFC", campaign),
-        "committed_at": format_time(committed_at), "entries": len(pool),
-        "entries_sha256": hashlib.sha256(jsonl).hexdigest(), "merkle_root": root.hex(),
+        "spec": SPEC,
+        "draw_id": draw_id,
+        "campaign": unicodedata.normalize("NFC", campaign),
+        "committed_at": format_time(committed_at),
+        "entries": len(pool),
+        "entries_sha256": hashlib.sha256(jsonl).hexdigest(),
+        "merkle_root": root.hex(),
         "quotas": dict(quotas),
-        "beacon": {"kind": beacon.kind, "chain_hash": beacon.chain_hash, "genesis_time": beacon.genesis_time,
-                   "period": beacon.period, "round": beacon_round},
-        "min_gap_seconds": min_gap_seconds, "notary_digits_min": notary_digits_min,
+        "beacon": {
+            "kind": beacon.kind,
+            "chain_hash": beacon.chain_hash,
+            "genesis_time": beacon.genesis_time,
+            "period": beacon.period,
+            "round": beacon_round,
+        },
+        "min_gap_seconds": min_gap_seconds,
+        "notary_digits_min": notary_digits_min,
     }
     check_manifest(manifest)
     check_beacon_timing(manifest)
@@ -324,14 +365,25 @@ def load_commitment(*, manifest_json: bytes, entries_jsonl: bytes) -> Commitment
         pool, sha, root = parse_entries(io.BytesIO(entries_jsonl), manifest["draw_id"])
     except VerificationFailed as exc:
         raise DrawError(exc.code, exc.message) from None
-    if sha.hex() != manifest["entries_sha256"] or root.hex() != manifest["merkle_root"] \
-            or len(pool) != manifest["entries"]:
+    if (
+        sha.hex() != manifest["entries_sha256"]
+        or root.hex() != manifest["merkle_root"]
+        or len(pool) != manifest["entries"]
+    ):
         raise DrawError("commitment_mismatch", "entries.jsonl does not match manifest.json")
-    return Commitment(manifest, manifest_json, entries_jsonl, root, hashlib.sha256(manifest_json).digest(), pool)
+    return Commitment(
+        manifest, manifest_json, entries_jsonl, root, hashlib.sha256(manifest_json).digest(), pool
+    )
 
 
-def draw(*, commitment: Commitment, randomness_round: int, signature: bytes, notary_digits: str,
-         randomness: bytes | None = None) -> DrawResult:
+def draw(
+    *,
+    commitment: Commitment,
+    randomness_round: int,
+    signature: bytes,
+    notary_digits: str,
+    randomness: bytes | None = None,
+) -> DrawResult:
     """Run the draw (spec steps 4-6).
 
     Raises ``DrawError`` with code ``wrong_round`` (not the committed round), ``notary_digits`` (not
@@ -341,22 +393,42 @@ def draw(*, commitment: Commitment, randomness_round: int, signature: bytes, not
     if randomness_round != committed:
         raise DrawError("wrong_round", f"the commitment names round {committed}, not {randomness_round}")
     minimum = commitment.manifest["notary_digits_min"]
-    if not isinstance(notary_digits, str) or not notary_digits.isascii() or not notary_digits.isdigit() \
-            or len(notary_digits) < minimum:
+    if (
+        not isinstance(notary_digits, str)
+        or not notary_digits.isascii()
+        or not notary_digits.isdigit()
+        or len(notary_digits) < minimum
+    ):
         raise DrawError("notary_digits", f"notary digits must be at least {minimum} decimal digits 0-9")
     computed = randomness_of(signature)
     if randomness is not None and randomness != computed:
         raise DrawError("randomness_mismatch", "randomness is not sha256(signature) for this round")
-    seed = seed_bytes(manifest_hash=commitment.manifest_hash, round_no=committed, randomness=computed,
-                      notary_digits=notary_digits)
+    seed = seed_bytes(
+        manifest_hash=commitment.manifest_hash,
+        round_no=committed,
+        randomness=computed,
+        notary_digits=notary_digits,
+    )
     pool = commitment.pool
     keys = compute_keys(pool, seed)
     order = priority_order(keys)
     outlets, leftover = allocate(pool, order, commitment.manifest["quotas"])
-    reveal = reveal_bytes(round_no=committed, randomness=computed, signature=signature,
-                          notary_digits=notary_digits, seed=seed)
-    return DrawResult(commitment, committed, signature, computed, notary_digits, seed, reveal, leftover,
-                      keys, order, outlets)
+    reveal = reveal_bytes(
+        round_no=committed, randomness=computed, signature=signature, notary_digits=notary_digits, seed=seed
+    )
+    return DrawResult(
+        commitment,
+        committed,
+        signature,
+        computed,
+        notary_digits,
+        seed,
+        reveal,
+        leftover,
+        keys,
+        order,
+        outlets,
+    )
 
 
 def write_bundle(directory: str | Path, *, commitment: Commitment, result: DrawResult) -> Path:
@@ -376,8 +448,11 @@ def bundle_zip_bytes(*, commitment: Commitment, result: DrawResult) -> bytes:
     """The bundle as a zip (files under ``<draw_id>/``), deterministic bytes for a given draw."""
     buf = io.BytesIO()
     stamp = (1980, 1, 1, 0, 0, 0)
-    files = {"manifest.json": commitment.manifest_json, "entries.jsonl": commitment.entries_jsonl,
-             "reveal.json": result.reveal_json}
+    files = {
+        "manifest.json": commitment.manifest_json,
+        "entries.jsonl": commitment.entries_jsonl,
+        "reveal.json": result.reveal_json,
+    }
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for name in BUNDLE_FILES:
             info = zipfile.ZipInfo(f"{commitment.draw_id}/{name}", date_time=stamp)
@@ -401,8 +476,11 @@ def inclusion_proof(*, commitment: Commitment, entry_id: str) -> dict[str, Any]:
     g = pool.groups[pool.group_of[i]]
     path = audit_path(pool.leaf_hashes(), i)
     return {
-        "format": PROOF_FORMAT, "draw_id": commitment.draw_id, "merkle_root": commitment.merkle_root.hex(),
-        "tree_size": len(pool), "leaf_index": i,
+        "format": PROOF_FORMAT,
+        "draw_id": commitment.draw_id,
+        "merkle_root": commitment.merkle_root.hex(),
+        "tree_size": len(pool),
+        "leaf_index": i,
         "entry": {"district": g.district, "entry_id": entry_id, "prefs": list(g.prefs), "weight": g.weight},
         "audit_path": [h.hex() for h in path],
     }

@@ -63,13 +63,21 @@ class FairnessReport:
         if self.buckets:
             p = "n/a" if self.bucket_p_value is None else f"{self.bucket_p_value:.4g}"
             chi = "n/a" if self.bucket_chi2 is None else f"{self.bucket_chi2:.3f}"
-            lines.append(f"submission-time buckets: chi2 {chi}, df {self.bucket_df}, p {p}"
-                         + ("  <-- winners are NOT spread like a fair draw" if self.bucket_p_value is not None
-                            and self.bucket_p_value < 0.001 else ""))
-            lines += [f"  {b.label}: {b.winners}/{b.entrants} won (expected {b.expected:.1f})"
-                      for b in self.buckets]
-        for title, rows, ratio in (("outlet (first preference)", self.by_outlet, self.outlet_rate_ratio),
-                                   ("district", self.by_district, self.district_rate_ratio)):
+            lines.append(
+                f"submission-time buckets: chi2 {chi}, df {self.bucket_df}, p {p}"
+                + (
+                    "  <-- winners are NOT spread like a fair draw"
+                    if self.bucket_p_value is not None and self.bucket_p_value < 0.001
+                    else ""
+                )
+            )
+            lines += [
+                f"  {b.label}: {b.winners}/{b.entrants} won (expected {b.expected:.1f})" for b in self.buckets
+            ]
+        for title, rows, ratio in (
+            ("outlet (first preference)", self.by_outlet, self.outlet_rate_ratio),
+            ("district", self.by_district, self.district_rate_ratio),
+        ):
             r = "n/a" if ratio is None else f"{ratio:.3f}"
             lines.append(f"win rate per {title}: max/min {r}")
             lines += [f"  {x.label}: {x.winners}/{x.entrants} = {x.rate:.4f}" for x in rows]

@@ -90,9 +90,22 @@ class VerificationFailed(DrawError):
 
 #: The verifier's checks, in the order they run. A failure names one of these.
 CHECKS = (
-    "bundle_files", "manifest", "beacon_timing", "entries_sha256", "entries_format", "entries_order",
-    "entries_count", "merkle_root", "reveal", "beacon_round", "beacon_randomness", "notary_digits",
-    "seed", "results", "bls", "proof",
+    "bundle_files",
+    "manifest",
+    "beacon_timing",
+    "entries_format",
+    "entries_order",
+    "entries_sha256",
+    "entries_count",
+    "merkle_root",
+    "reveal",
+    "beacon_round",
+    "beacon_randomness",
+    "notary_digits",
+    "seed",
+    "results",
+    "bls",
+    "proof",
 )
 
 
@@ -255,7 +268,7 @@ class Pool:
         return len(self.group_of)
 
     def entry_id(self, i: int) -> str:
-        return self.ids[32 * i:32 * i + 32].decode()
+        return self.ids[32 * i : 32 * i + 32].decode()
 
     def index_of(self, entry_id: str) -> int:
         """Binary search for ``entry_id``; -1 when absent."""
@@ -263,18 +276,23 @@ class Pool:
         lo, hi = 0, len(self)
         while lo < hi:
             mid = (lo + hi) >> 1
-            if self.ids[32 * mid:32 * mid + 32] < target:
+            if self.ids[32 * mid : 32 * mid + 32] < target:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo < len(self) and self.ids[32 * lo:32 * lo + 32] == target:
+        if lo < len(self) and self.ids[32 * lo : 32 * lo + 32] == target:
             return lo
         return -1
 
     def leaf(self, i: int) -> bytes:
         g = self.groups[self.group_of[i]]
-        return leaf_bytes(draw_id=self.draw_id, entry_id=self.entry_id(i), district=g.district,
-                          prefs=g.prefs, weight=g.weight)
+        return leaf_bytes(
+            draw_id=self.draw_id,
+            entry_id=self.entry_id(i),
+            district=g.district,
+            prefs=g.prefs,
+            weight=g.weight,
+        )
 
     def leaf_hashes(self) -> list[bytes]:
         return list(_iter_leaf_hashes(self))
@@ -287,7 +305,7 @@ def _leaf_prefix(draw_id: str) -> bytes:
 def _iter_leaf_hashes(pool: Pool) -> Iterator[bytes]:
     prefix, ids, tails = _leaf_prefix(pool.draw_id), pool.ids, [g.leaf_tail for g in pool.groups]
     for off, g in zip(range(0, 32 * len(pool), 32), pool.group_of, strict=True):
-        yield _HASH(prefix + ids[off:off + 32] + tails[g]).digest()
+        yield _HASH(prefix + ids[off : off + 32] + tails[g]).digest()
 
 
 def pool_jsonl_and_root(pool: Pool, sink: Callable[[bytes], Any] | None = None) -> bytes:
@@ -304,7 +322,7 @@ def pool_jsonl_and_root(pool: Pool, sink: Callable[[bytes], Any] | None = None) 
         hashes = []
         pieces: list[bytes] = []
         for off, g in zip(range(32 * start, 32 * stop, 32), group_of[start:stop], strict=True):
-            eid = ids[off:off + 32]
+            eid = ids[off : off + 32]
             hashes.append(_HASH(prefix + eid + tails[g]).digest())
             pieces += (heads[g], eid, jtails[g])
         acc.extend(hashes)
@@ -358,7 +376,7 @@ class MerkleAccumulator:
         if len(p) >= size:
             full = len(p) - (len(p) & (size - 1))
             for s in range(0, full, size):
-                self._push(subtree_root(p[s:s + size]), size)
+                self._push(subtree_root(p[s : s + size]), size)
             del p[:full]
 
     def _push(self, h: bytes, size: int) -> None:
@@ -401,10 +419,10 @@ def audit_path(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
     while hi - lo > 1:
         k = _largest_power_of_two_below(hi - lo)
         if m < k:
-            path.append(subtree_root(leaf_hashes[lo + k:hi]))
+            path.append(subtree_root(leaf_hashes[lo + k : hi]))
             hi = lo + k
         else:
-            path.append(subtree_root(leaf_hashes[lo:lo + k]))
+            path.append(subtree_root(leaf_hashes[lo : lo + k]))
             lo, m = lo + k, m - k
     path.reverse()
     return path
@@ -431,8 +449,9 @@ def root_from_inclusion(leaf_h: bytes, index: int, size: int, path: Sequence[byt
     return r if sn == 0 else None
 
 
-def check_inclusion_proof(proof: Mapping[str, Any], *, merkle_root_hex: str, tree_size: int,
-                          draw_id: str) -> None:
+def check_inclusion_proof(
+    proof: Mapping[str, Any], *, merkle_root_hex: str, tree_size: int, draw_id: str
+) -> None:
     """Raise ``DrawError("proof", ...)`` unless ``proof`` puts its entry in the committed tree."""
     try:
         if proof["format"] != PROOF_FORMAT:
@@ -446,8 +465,9 @@ def check_inclusion_proof(proof: Mapping[str, Any], *, merkle_root_hex: str, tre
         raise DrawError("proof", f"malformed proof ({exc!r})") from None
     if claimed_draw != draw_id or claimed_root != merkle_root_hex or size != tree_size:
         raise DrawError("proof", "proof is for another draw, root or tree size")
-    leaf = leaf_bytes(draw_id=draw_id, entry_id=e["entry_id"], district=e["district"], prefs=e["prefs"],
-                      weight=e["weight"])
+    leaf = leaf_bytes(
+        draw_id=draw_id, entry_id=e["entry_id"], district=e["district"], prefs=e["prefs"], weight=e["weight"]
+    )
     got = root_from_inclusion(leaf_hash(leaf), index, size, path)
     if got is None or got.hex() != merkle_root_hex:
         raise DrawError("proof", "audit path does not lead to the committed Merkle root")
@@ -469,8 +489,9 @@ def randomness_of(signature: bytes) -> bytes:
 
 def seed_bytes(*, manifest_hash: bytes, round_no: int, randomness: bytes, notary_digits: str) -> bytes:
     """Spec step 4."""
-    return _HASH(lp(TAG_SEED) + lp(manifest_hash) + u64(round_no) + lp(randomness)
-                 + lp(notary_digits.encode("ascii"))).digest()
+    return _HASH(
+        lp(TAG_SEED) + lp(manifest_hash) + u64(round_no) + lp(randomness) + lp(notary_digits.encode("ascii"))
+    ).digest()
 
 
 _IPAD = bytes(x ^ 0x36 for x in range(256))
@@ -509,13 +530,13 @@ def compute_keys(pool: Pool, seed: bytes) -> bytearray:
         w = weights[g]
         if w == 1:
             c = inner.copy()
-            c.update(lp32 + ids[off:off + 32] + j0)
+            c.update(lp32 + ids[off : off + 32] + j0)
             o = outer.copy()
             o.update(c.digest())
             out += o.digest()
         else:
             base = inner.copy()
-            base.update(lp32 + ids[off:off + 32])
+            base.update(lp32 + ids[off : off + 32])
             best = b"\xff" * 33
             for j in range(w):
                 c = base.copy()
@@ -540,7 +561,7 @@ def priority_order(keys: bytes | bytearray, *, use_numpy: bool | None = None) ->
     np = _numpy() if use_numpy is not False else None
     if np is None:
         kb = keys
-        return sorted(range(n), key=lambda i: kb[32 * i:32 * i + 32])
+        return sorted(range(n), key=lambda i: kb[32 * i : 32 * i + 32])
     if n == 0:
         return []
     head = np.frombuffer(keys, dtype=">u8").reshape(n, 4)[:, 0].astype(np.uint64)
@@ -556,7 +577,7 @@ def priority_order(keys: bytes | bytearray, *, use_numpy: bool | None = None) ->
             end += 1
             i += 1
         run = sorted(result[start:end])
-        run.sort(key=lambda k: keys[32 * k:32 * k + 32])
+        run.sort(key=lambda k: keys[32 * k : 32 * k + 32])
         result[start:end] = run
     return result
 
@@ -592,8 +613,13 @@ def allocate(pool: Pool, order: Sequence[int], quotas: Mapping[str, int]) -> tup
     return outlets, left
 
 
-def results_chunks(pool: Pool, keys: bytes | bytearray, order: Sequence[int], outlets: Sequence[str],
-                   chunk_rows: int = 1 << 15) -> Iterator[bytes]:
+def results_chunks(
+    pool: Pool,
+    keys: bytes | bytearray,
+    order: Sequence[int],
+    outlets: Sequence[str],
+    chunk_rows: int = 1 << 15,
+) -> Iterator[bytes]:
     """``results.csv`` in chunks: header, then ``rank,entry_id,key,outlet`` in priority order."""
     yield RESULTS_HEADER
     ids, hexlify, kb = pool.ids, binascii.hexlify, keys
@@ -602,19 +628,26 @@ def results_chunks(pool: Pool, keys: bytes | bytearray, order: Sequence[int], ou
     for start in range(0, n, chunk_rows):
         stop = min(n, start + chunk_rows)
         rows = []
-        for rank, idx, outlet in zip(range(start + 1, stop + 1), order[start:stop], outlets[start:stop],
-                                     strict=True):
+        for rank, idx, outlet in zip(
+            range(start + 1, stop + 1), order[start:stop], outlets[start:stop], strict=True
+        ):
             off = 32 * idx
-            rows.append(b"%d,%s,%s,%s\n" % (rank, ids[off:off + 32], hexlify(kb[off:off + 32]), enc[outlet]))
+            rows.append(
+                b"%d,%s,%s,%s\n" % (rank, ids[off : off + 32], hexlify(kb[off : off + 32]), enc[outlet])
+            )
         yield b"".join(rows)
 
 
-def reveal_bytes(*, round_no: int, randomness: bytes, signature: bytes, notary_digits: str,
-                 seed: bytes) -> bytes:
-    return canonical_json({
-        "beacon": {"randomness": randomness.hex(), "round": round_no, "signature": signature.hex()},
-        "notary_digits": notary_digits, "seed": seed.hex(),
-    })
+def reveal_bytes(
+    *, round_no: int, randomness: bytes, signature: bytes, notary_digits: str, seed: bytes
+) -> bytes:
+    return canonical_json(
+        {
+            "beacon": {"randomness": randomness.hex(), "round": round_no, "signature": signature.hex()},
+            "notary_digits": notary_digits,
+            "seed": seed.hex(),
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -623,8 +656,19 @@ def reveal_bytes(*, round_no: int, randomness: bytes, signature: bytes, notary_d
 
 def check_manifest(m: Any) -> None:
     """Raise ``DrawError`` unless ``m`` is a well-formed allot-draw/v1 manifest object."""
-    keys = {"spec", "draw_id", "campaign", "committed_at", "entries", "entries_sha256", "merkle_root",
-            "quotas", "beacon", "min_gap_seconds", "notary_digits_min"}
+    keys = {
+        "spec",
+        "draw_id",
+        "campaign",
+        "committed_at",
+        "entries",
+        "entries_sha256",
+        "merkle_root",
+        "quotas",
+        "beacon",
+        "min_gap_seconds",
+        "notary_digits_min",
+    }
     if not isinstance(m, dict) or set(m) != keys:
         raise DrawError("manifest", f"manifest must have exactly the keys {sorted(keys)}")
     if m["spec"] != SPEC:
@@ -675,8 +719,11 @@ def check_beacon_timing(m: Mapping[str, Any]) -> None:
     committed = parse_time(m["committed_at"])
     gap = at - committed
     if gap <= 0 or gap < m["min_gap_seconds"]:
-        raise DrawError("beacon_timing", f"round {b['round']} is produced {gap} s after commitment; "
-                                         f"needs > 0 and >= {m['min_gap_seconds']} s")
+        raise DrawError(
+            "beacon_timing",
+            f"round {b['round']} is produced {gap} s after commitment; "
+            f"needs > 0 and >= {m['min_gap_seconds']} s",
+        )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -701,7 +748,7 @@ class Bundle:
             tops = {n.rsplit("/", 1)[0] + "/" if "/" in n else "" for n in all_names}
             if len(tops) == 1:
                 self._prefix = tops.pop()
-            names = {n[len(self._prefix):] for n in all_names if n.startswith(self._prefix)}
+            names = {n[len(self._prefix) :] for n in all_names if n.startswith(self._prefix)}
         else:
             raise VerificationFailed("bundle_files", f"{path} is neither a folder nor a zip file")
         missing = [f for f in BUNDLE_FILES if f not in names]
@@ -711,7 +758,7 @@ class Bundle:
     def open(self, name: str) -> IO[bytes]:
         if self._zip is not None:
             return self._zip.open(self._prefix + name)
-        return open(self.path / name, "rb")  # noqa: SIM115 - caller closes
+        return open(self.path / name, "rb")
 
     def read(self, name: str) -> bytes:
         with self.open(name) as f:
@@ -759,8 +806,10 @@ def parse_entries(stream: IO[bytes], draw_id: str) -> tuple[Pool, bytes, bytes]:
             district, eid, tail = mo.group(1, 2, 3)
             if eid <= prev:
                 raise VerificationFailed(
-                    "entries_order", f"entries.jsonl line {lineno}: entry_id "
-                    f"{'repeats' if eid == prev else 'is out of order'} (duplicated or unsorted leaf)")
+                    "entries_order",
+                    f"entries.jsonl line {lineno}: entry_id "
+                    f"{'repeats' if eid == prev else 'is out of order'} (duplicated or unsorted leaf)",
+                )
             prev = eid
             key = (district, tail)
             g = group_index.get(key)
@@ -809,25 +858,33 @@ class Verified:
         won = sum(1 for o in self.outlets if o)
         left = sum(v for v in self.leftover.values() if v > 0)
         if b["kind"] == "synthetic":
-            src = (f"SYNTHETIC beacon round {b['round']} (local test value, NOT a public randomness "
-                   "source: this draw proves nothing about fairness)")
+            src = (
+                f"SYNTHETIC beacon round {b['round']} (local test value, NOT a public randomness "
+                "source: this draw proves nothing about fairness)"
+            )
         else:
             chain = "quicknet" if b["chain_hash"] == QUICKNET_CHAIN_HASH else f"chain {b['chain_hash'][:12]}"
-            src = (f"drand {chain} round {b['round']}, "
-                   + ("BLS signature checked" if self.bls_checked else "BLS signature not checked (use --bls)"))
+            src = f"drand {chain} round {b['round']}, " + (
+                "BLS signature checked" if self.bls_checked else "BLS signature not checked (use --bls)"
+            )
         extra = ""
         if self.proof_entry is not None:
             i = self.pool.index_of(self.proof_entry)
             rank = self.order.index(i)
-            extra = (f"; entry {self.proof_entry} proven in the committed pool, rank {rank + 1}, "
-                     f"outlet {self.outlets[rank] or '(none)'}")
-        return (f"OK {SPEC} draw {m['draw_id']}: {len(self.pool)} entries, merkle root {m['merkle_root']}, "
-                f"{src}, notary digits {self.reveal['notary_digits']}, {won} allocated, {left} units left "
-                f"over{extra}")
+            extra = (
+                f"; entry {self.proof_entry} proven in the committed pool, rank {rank + 1}, "
+                f"outlet {self.outlets[rank] or '(none)'}"
+            )
+        return (
+            f"OK {SPEC} draw {m['draw_id']}: {len(self.pool)} entries, merkle root {m['merkle_root']}, "
+            f"{src}, notary digits {self.reveal['notary_digits']}, {won} allocated, {left} units left "
+            f"over{extra}"
+        )
 
 
-def verify_bundle(path: str | Path, *, entry: str | None = None, proof: Mapping[str, Any] | None = None,
-                  bls: bool = False) -> Verified:
+def verify_bundle(
+    path: str | Path, *, entry: str | None = None, proof: Mapping[str, Any] | None = None, bls: bool = False
+) -> Verified:
     """Run every check in ``CHECKS`` order; raise ``VerificationFailed`` at the first that fails."""
     bundle = Bundle(path)
     try:
@@ -857,8 +914,9 @@ def _verify(bundle: Bundle, *, entry: str | None, proof: Mapping[str, Any] | Non
     if file_sha.hex() != m["entries_sha256"]:
         raise VerificationFailed("entries_sha256", "sha256 of entries.jsonl differs from the manifest")
     if len(pool) != m["entries"]:
-        raise VerificationFailed("entries_count", f"entries.jsonl has {len(pool)} entries, manifest says "
-                                                  f"{m['entries']}")
+        raise VerificationFailed(
+            "entries_count", f"entries.jsonl has {len(pool)} entries, manifest says {m['entries']}"
+        )
     if root.hex() != m["merkle_root"]:
         raise VerificationFailed("merkle_root", "Merkle root of entries.jsonl differs from the manifest")
 
@@ -868,15 +926,22 @@ def _verify(bundle: Bundle, *, entry: str | None, proof: Mapping[str, Any] | Non
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationFailed("reveal", f"reveal.json is malformed ({exc!r})") from None
     if r["beacon"]["round"] != m["beacon"]["round"]:
-        raise VerificationFailed("beacon_round", f"reveal has round {r['beacon']['round']}, manifest committed "
-                                                 f"round {m['beacon']['round']}")
+        raise VerificationFailed(
+            "beacon_round",
+            f"reveal has round {r['beacon']['round']}, manifest committed round {m['beacon']['round']}",
+        )
     if randomness_of(signature) != randomness:
         raise VerificationFailed("beacon_randomness", "randomness is not sha256(signature)")
     if not DIGITS_RE.fullmatch(digits) or len(digits) < m["notary_digits_min"]:
-        raise VerificationFailed("notary_digits", f"notary digits must be >= {m['notary_digits_min']} "
-                                                  "decimal digits")
-    expect_seed = seed_bytes(manifest_hash=_HASH(manifest_raw).digest(), round_no=m["beacon"]["round"],
-                             randomness=randomness, notary_digits=digits)
+        raise VerificationFailed(
+            "notary_digits", f"notary digits must be >= {m['notary_digits_min']} decimal digits"
+        )
+    expect_seed = seed_bytes(
+        manifest_hash=_HASH(manifest_raw).digest(),
+        round_no=m["beacon"]["round"],
+        randomness=randomness,
+        notary_digits=digits,
+    )
     if expect_seed != seed:
         raise VerificationFailed("seed", "seed does not follow from manifest, beacon round and notary digits")
 
@@ -899,15 +964,20 @@ def _verify(bundle: Bundle, *, entry: str | None, proof: Mapping[str, Any] | Non
         if not isinstance(claimed, dict) or claimed.get("entry_id") != entry:
             raise VerificationFailed("proof", f"proof is not for entry {entry}")
         try:
-            check_inclusion_proof(proof, merkle_root_hex=m["merkle_root"], tree_size=m["entries"],
-                                  draw_id=m["draw_id"])
+            check_inclusion_proof(
+                proof, merkle_root_hex=m["merkle_root"], tree_size=m["entries"], draw_id=m["draw_id"]
+            )
         except DrawError as exc:
             raise _fail("proof", exc) from None
     return Verified(m, r, pool, order, outlets, leftover, bls, entry)
 
 
 def _check_reveal_shape(r: Any) -> tuple[bytes, bytes, str, bytes]:
-    if set(r) != {"beacon", "notary_digits", "seed"} or set(r["beacon"]) != {"randomness", "round", "signature"}:
+    if set(r) != {"beacon", "notary_digits", "seed"} or set(r["beacon"]) != {
+        "randomness",
+        "round",
+        "signature",
+    }:
         raise ValueError("reveal.json must hold beacon{randomness,round,signature}, notary_digits, seed")
     b = r["beacon"]
     for k in ("randomness",):
@@ -919,8 +989,12 @@ def _check_reveal_shape(r: Any) -> tuple[bytes, bytes, str, bytes]:
         raise ValueError("seed must be 64 lowercase hex characters")
     if not isinstance(b["round"], int) or not isinstance(r["notary_digits"], str):
         raise ValueError("round must be an integer and notary_digits text")
-    return bytes.fromhex(b["randomness"]), bytes.fromhex(b["signature"]), r["notary_digits"], \
-        bytes.fromhex(r["seed"])
+    return (
+        bytes.fromhex(b["randomness"]),
+        bytes.fromhex(b["signature"]),
+        r["notary_digits"],
+        bytes.fromhex(r["seed"]),
+    )
 
 
 def _compare_results(f: IO[bytes], expected: Iterable[bytes]) -> None:
@@ -950,7 +1024,9 @@ class BlsUnavailable(Exception):
     """``py_ecc`` is not installed."""
 
 
-def bls_verify_quicknet(*, round_no: int, signature: bytes, public_key_hex: str = QUICKNET_PUBLIC_KEY_HEX) -> bool:
+def bls_verify_quicknet(
+    *, round_no: int, signature: bytes, public_key_hex: str = QUICKNET_PUBLIC_KEY_HEX
+) -> bool:
     """Check a quicknet-style signature: G1 signature of ``sha256(u64(round))``, G2 public key."""
     try:
         from py_ecc.bls.hash_to_curve import hash_to_G1
@@ -962,13 +1038,16 @@ def bls_verify_quicknet(*, round_no: int, signature: bytes, public_key_hex: str 
         return False
     try:
         pk_raw = bytes.fromhex(public_key_hex)
-        pk = decompress_G2((int.from_bytes(pk_raw[:48], "big"), int.from_bytes(pk_raw[48:], "big")))
-        sig = decompress_G1(int.from_bytes(signature, "big"))
+        pk_ints: Any = (int.from_bytes(pk_raw[:48], "big"), int.from_bytes(pk_raw[48:], "big"))
+        sig_int: Any = int.from_bytes(signature, "big")
+        pk = decompress_G2(pk_ints)
+        sig = decompress_G1(sig_int)
     except ValueError:
         return False
     if not is_inf(multiply(sig, curve_order)):
         return False
-    hm = hash_to_G1(_HASH(u64(round_no)).digest(), QUICKNET_DST, hashlib.sha256)
+    sha: Any = hashlib.sha256
+    hm = hash_to_G1(_HASH(u64(round_no)).digest(), QUICKNET_DST, sha)
     return bool(pairing(G2, neg(sig)) * pairing(pk, hm) == FQ12.one())
 
 
@@ -990,8 +1069,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             import py_ecc  # noqa: F401
         except ImportError:
-            print("--bls needs the optional py_ecc package (pip install py_ecc); nothing verified",
-                  file=sys.stderr)
+            print(
+                "--bls needs the optional py_ecc package (pip install py_ecc); nothing verified",
+                file=sys.stderr,
+            )
             return 2
     proof = None
     if args.proof is not None:

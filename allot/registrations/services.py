@@ -15,6 +15,7 @@ from allot.campaigns.models import Campaign, Round
 from allot.campaigns.services import round_get_or_create
 from allot.core.audit import log_action
 from allot.core.codes import random_code
+from allot.core.locking import lock_shared
 from allot.core.errors import Conflict, DomainError, ErrorCollector, NotFound, PermissionDenied
 from allot.identity import validation
 from allot.identity.models import Person
@@ -128,7 +129,10 @@ def registration_create(*, campaign: Campaign, request: RegistrationRequest,
             person = person_upsert(data=person_input)
             if Registration.objects.filter(round=round_, person=person).exists():
                 raise IntegrityError("one_registration_per_person_round")
-            locked = Round.objects.select_for_update().get(pk=round_.pk)
+            # A shared lock: registrations don't wait for each other, but draw_commit's exclusive lock waits
+            # for every registration in flight, so none can slip in after the entries are frozen.
+            lock_shared(Round, round_.pk)
+            locked = Round.objects.get(pk=round_.pk)
             if locked.state != Round.State.OPEN:
                 raise Conflict(_("Today's draw has just started; please register again in a minute for the "
                                  "next one."), code="round_closed")

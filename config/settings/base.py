@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "allot.portal",
     "allot.backoffice",
     "allot.api",
+    "allot.worker",
 ]
 
 MIDDLEWARE = [

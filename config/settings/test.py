@@ -14,3 +14,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# `make test` runs the suite twice: on SQLite, then the tests marked `postgres` on PostgreSQL.
+if env.bool("ALLOT_TEST_ON_POSTGRES", default=False):  # noqa: F405
+    DATABASES = {"default": env.db_url_config(  # noqa: F405
+        env.str("ALLOT_TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test"))}  # noqa: F405

@@ -37,18 +37,32 @@ def ref_mth(leaves: list[bytes]) -> bytes:
 
 
 def ref_seed(manifest_hash: bytes, round_no: int, randomness: bytes, digits: str) -> bytes:
-    return hashlib.sha256(ref_lp(b"allot-draw/v1/seed") + ref_lp(manifest_hash) + struct.pack(">Q", round_no)
-                          + ref_lp(randomness) + ref_lp(digits.encode())).digest()
+    return hashlib.sha256(
+        ref_lp(b"allot-draw/v1/seed")
+        + ref_lp(manifest_hash)
+        + struct.pack(">Q", round_no)
+        + ref_lp(randomness)
+        + ref_lp(digits.encode())
+    ).digest()
 
 
 def ref_key(seed: bytes, entry_id: str, weight: int) -> int:
-    return min(int.from_bytes(hmac.new(seed, ref_lp(b"allot-draw/v1/ticket") + ref_lp(entry_id.encode())
-                                       + struct.pack(">I", j), hashlib.sha256).digest(), "big")
-               for j in range(weight))
+    return min(
+        int.from_bytes(
+            hmac.new(
+                seed,
+                ref_lp(b"allot-draw/v1/ticket") + ref_lp(entry_id.encode()) + struct.pack(">I", j),
+                hashlib.sha256,
+            ).digest(),
+            "big",
+        )
+        for j in range(weight)
+    )
 
 
-def ref_allocate(entries: list[tuple[str, list[str], int]], keys: dict[str, int],
-                 quotas: dict[str, int]) -> list[tuple[str, str]]:
+def ref_allocate(
+    entries: list[tuple[str, list[str], int]], keys: dict[str, int], quotas: dict[str, int]
+) -> list[tuple[str, str]]:
     """(entry_id, outlet) in priority order by serial dictatorship."""
     left = dict(quotas)
     out = []

@@ -45,7 +45,7 @@ def test_apportion_sums_exactly_and_stays_within_one_of_the_quota(total: int, de
 
 
 def test_dv2012_detector_flags_winners_from_the_first_buckets() -> None:
-    records = [Record("%032x" % i, "350203", "A", won=i < 100) for i in range(1000)]
+    records = [Record(f"{i:032x}", "350203", "A", won=i < 100) for i in range(1000)]
     buckets = {r.entry_id: f"day{int(r.entry_id, 16) * 30 // 1000:02d}" for r in records}
     report = fairness_report(records=records, buckets=buckets)
     assert report.bucket_df == 29 and report.bucket_p_value is not None and report.bucket_p_value < 1e-9
@@ -55,7 +55,9 @@ def test_dv2012_detector_flags_winners_from_the_first_buckets() -> None:
 def test_fairness_report_on_a_real_draw() -> None:
     _, r = make_draw()
     records = records_from_result(r)
-    report = fairness_report(records=records, buckets={rec.entry_id: str(i & 1) for i, rec in enumerate(records)})
+    report = fairness_report(
+        records=records, buckets={rec.entry_id: str(i & 1) for i, rec in enumerate(records)}
+    )
     assert report.entrants == 12 and report.winners == 6
     assert sum(b.entrants for b in report.buckets) == 12
     assert {x.label for x in report.by_district} == {"350203", "350206"}
@@ -69,15 +71,53 @@ def test_fairness_report_on_a_real_draw() -> None:
 
 def test_simulate_command_writes_a_bundle_that_verifies(tmp_path: Path) -> None:
     out = tmp_path / "sim"
-    done = subprocess.run([sys.executable, "-m", "allot.lottery", "simulate", "--entrants", "300", "--outlets", "12",
-                           "--out", str(out), "--seed", "s"], capture_output=True, text=True, check=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "allot.lottery",
+            "simulate",
+            "--entrants",
+            "300",
+            "--outlets",
+            "12",
+            "--out",
+            str(out),
+            "--seed",
+            "s",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert "300 entrants" in done.stdout
     assert "SYNTHETIC" in verify_bundle(out).summary()
 
 
 def test_rfc3797_command_prints_positions() -> None:
-    done = subprocess.run([sys.executable, "-m", "allot.lottery", "rfc3797", "--pool", "25", "--count", "11",
-                           "--source", "9319", "--source", "2 5 12 8 10", "--source", "9 18 26 34 41 45"],
-                          capture_output=True, text=True, check=True, env={"PYTHONPATH": str(ROOT)}, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "allot.lottery",
+            "rfc3797",
+            "--pool",
+            "25",
+            "--count",
+            "11",
+            "--source",
+            "9319",
+            "--source",
+            "2 5 12 8 10",
+            "--source",
+            "9 18 26 34 41 45",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
     assert done.stdout.split() == ["17", "7", "2", "16", "25", "23", "8", "24", "19", "13", "22"]

@@ -34,8 +34,9 @@ def pools(draw_: st.DrawFn, max_size: int = 25) -> tuple[list[Entry], dict[str, 
     return entries, quotas
 
 
-def run(entries: list[Entry], quotas: dict[str, int], seed: bytes) -> tuple[spec.Pool, list[int], list[str],
-                                                                               dict[str, int]]:
+def run(
+    entries: list[Entry], quotas: dict[str, int], seed: bytes
+) -> tuple[spec.Pool, list[int], list[str], dict[str, int]]:
     t = EntryTable.from_entries(entries)
     pool = spec.Pool("p", t.ids, t.group_of, t.groups)
     order = spec.priority_order(spec.compute_keys(pool, seed))
@@ -53,8 +54,9 @@ def rank_of(prefs: tuple[str, ...], outlet: str) -> int:
 
 @settings(max_examples=150, deadline=None)
 @given(pools(), st.binary(min_size=32, max_size=32))
-def test_quota_respected_nobody_twice_no_envious_loser(case: tuple[list[Entry], dict[str, int]],
-                                                       seed: bytes) -> None:
+def test_quota_respected_nobody_twice_no_envious_loser(
+    case: tuple[list[Entry], dict[str, int]], seed: bytes
+) -> None:
     entries, quotas = case
     pool, order, outlets, left = run(entries, quotas, seed)
     assert sorted(order) == list(range(len(entries)))  # every entrant exactly once
@@ -70,15 +72,25 @@ def test_quota_respected_nobody_twice_no_envious_loser(case: tuple[list[Entry], 
 
 @settings(max_examples=100, deadline=None)
 @given(pools(), st.binary(min_size=32, max_size=32), st.randoms(use_true_random=False))
-def test_input_order_changes_nothing(case: tuple[list[Entry], dict[str, int]], sig: bytes, rnd: object) -> None:
+def test_input_order_changes_nothing(
+    case: tuple[list[Entry], dict[str, int]], sig: bytes, rnd: object
+) -> None:
     entries, quotas = case
     shuffled = list(entries)
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     r = round_for(committed_at=COMMITTED_AT, min_gap_seconds=60)
     results = []
     for es in (entries, shuffled):
-        c = commit(draw_id="p", campaign="c", committed_at=COMMITTED_AT, entries=es, quotas=quotas,
-                   beacon_round=r, min_gap_seconds=60, notary_digits_min=6)
+        c = commit(
+            draw_id="p",
+            campaign="c",
+            committed_at=COMMITTED_AT,
+            entries=es,
+            quotas=quotas,
+            beacon_round=r,
+            min_gap_seconds=60,
+            notary_digits_min=6,
+        )
         d = draw(commitment=c, randomness_round=r, signature=sig, notary_digits="123456")
         results.append((c.manifest_json, c.entries_jsonl, d.reveal_json, d.results_csv))
     assert results[0] == results[1]
@@ -86,8 +98,9 @@ def test_input_order_changes_nothing(case: tuple[list[Entry], dict[str, int]], s
 
 @settings(max_examples=150, deadline=None)
 @given(pools(), st.binary(min_size=32, max_size=32), st.sampled_from(OUTLETS), st.integers(1, 3))
-def test_adding_stock_makes_nobody_worse_off(case: tuple[list[Entry], dict[str, int]], seed: bytes,
-                                            outlet: str, extra: int) -> None:
+def test_adding_stock_makes_nobody_worse_off(
+    case: tuple[list[Entry], dict[str, int]], seed: bytes, outlet: str, extra: int
+) -> None:
     entries, quotas = case
     pool, order, outlets, _ = run(entries, quotas, seed)
     more = dict(quotas)
@@ -99,9 +112,10 @@ def test_adding_stock_makes_nobody_worse_off(case: tuple[list[Entry], dict[str, 
 
 
 @settings(max_examples=150, deadline=None)
-@given(pools(), st.binary(min_size=32, max_size=32), st.integers(0, 10 ** 6))
-def test_removing_an_entrant_makes_nobody_worse_off(case: tuple[list[Entry], dict[str, int]], seed: bytes,
-                                                   pick: int) -> None:
+@given(pools(), st.binary(min_size=32, max_size=32), st.integers(0, 10**6))
+def test_removing_an_entrant_makes_nobody_worse_off(
+    case: tuple[list[Entry], dict[str, int]], seed: bytes, pick: int
+) -> None:
     entries, quotas = case
     if not entries:
         return
@@ -115,11 +129,22 @@ def test_removing_an_entrant_makes_nobody_worse_off(case: tuple[list[Entry], dic
 
 
 def test_committed_at_in_another_time_zone_gives_the_same_manifest() -> None:
-    entries = [Entry(entry_id="%032x" % i, district="350203", prefs=("A",)) for i in range(1, 4)]
+    entries = [Entry(entry_id=f"{i:032x}", district="350203", prefs=("A",)) for i in range(1, 4)]
     r = round_for(committed_at=COMMITTED_AT, min_gap_seconds=60)
     shanghai = COMMITTED_AT.astimezone(timezone(timedelta(hours=8)))
-    a, b = (commit(draw_id="p", campaign="c", committed_at=at, entries=entries, quotas={"A": 1}, beacon_round=r,
-                   min_gap_seconds=60, notary_digits_min=6) for at in (COMMITTED_AT, shanghai))
+    a, b = (
+        commit(
+            draw_id="p",
+            campaign="c",
+            committed_at=at,
+            entries=entries,
+            quotas={"A": 1},
+            beacon_round=r,
+            min_gap_seconds=60,
+            notary_digits_min=6,
+        )
+        for at in (COMMITTED_AT, shanghai)
+    )
     assert a.manifest_json == b.manifest_json and b"2025-03-01T01:00:00Z" in a.manifest_json
 
 
@@ -129,8 +154,25 @@ def test_same_bundle_under_another_tz_and_hash_seed(tmp_path: Path) -> None:
     for tz, hs in (("UTC", "0"), ("Asia/Shanghai", "12345"), ("America/New_York", "random")):
         out = tmp_path / f"b-{hs}"
         env = {**os.environ, "TZ": tz, "PYTHONHASHSEED": hs, "PYTHONPATH": str(root)}
-        subprocess.run([sys.executable, "-m", "allot.lottery", "simulate", "--entrants", "400", "--outlets", "25",
-                        "--out", str(out), "--seed", "tz-check"], env=env, check=True, capture_output=True,
-                       timeout=120)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "allot.lottery",
+                "simulate",
+                "--entrants",
+                "400",
+                "--outlets",
+                "25",
+                "--out",
+                str(out),
+                "--seed",
+                "tz-check",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         digests.append(tuple(hashlib.sha256((out / f).read_bytes()).hexdigest() for f in spec.BUNDLE_FILES))
     assert digests[0] == digests[1] == digests[2]

@@ -19,8 +19,11 @@ ALPHA = 0.001
 def pool_of(weights: list[int]) -> spec.Pool:
     ids = [hashlib.sha256(b"stat-%d" % i).hexdigest()[:32] for i in range(len(weights))]
     kinds = sorted(set(weights))
-    t = EntryTable.from_columns(entry_ids=ids, group_of=[kinds.index(w) for w in weights],
-                                groups=[("350203", ("A",), w) for w in kinds])
+    t = EntryTable.from_columns(
+        entry_ids=ids,
+        group_of=[kinds.index(w) for w in weights],
+        groups=[("350203", ("A",), w) for w in kinds],
+    )
     return spec.Pool("stat", t.ids, t.group_of, t.groups)
 
 

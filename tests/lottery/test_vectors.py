@@ -1,4 +1,4 @@
-"""Golden vectors for every step of allot-draw/v1, each recomputed independently (tests/lottery/reference.py)."""
+"""Golden vectors for every step of allot-draw/v1, each recomputed independently (see reference.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from allot.lottery import verify as spec
 from allot.lottery.rfc3797 import key_string, select
+
 from .builders import COMMITTED_AT, DIGITS, SIGNATURE, make_draw, small_entries
 from .reference import ref_allocate, ref_key, ref_leaf, ref_mth, ref_seed
 
@@ -26,11 +27,23 @@ def test_rfc3797_example_from_the_rfc() -> None:
 
 def test_leaf_bytes_match_hand_built_bytes_and_golden() -> None:
     v = GOLDEN["leaf"]
-    by_hand = (b"\x00\x00\x00\x12allot-draw/v1/leaf" + b"\x00\x00\x00\x0dxm-2025-03-01"
-               + b"\x00\x00\x00\x2000112233445566778899aabbccddeeff" + b"\x00\x00\x00\x06350203"
-               + b"\x00\x00\x00\x02" + b"\x00\x00\x00\x04P001" + b"\x00\x00\x00\x04P007" + b"\x00\x00\x00\x03")
-    leaf = spec.leaf_bytes(draw_id=v["draw_id"], entry_id=v["entry_id"], district=v["district"],
-                           prefs=v["prefs"], weight=v["weight"])
+    by_hand = (
+        b"\x00\x00\x00\x12allot-draw/v1/leaf"
+        + b"\x00\x00\x00\x0dxm-2025-03-01"
+        + b"\x00\x00\x00\x2000112233445566778899aabbccddeeff"
+        + b"\x00\x00\x00\x06350203"
+        + b"\x00\x00\x00\x02"
+        + b"\x00\x00\x00\x04P001"
+        + b"\x00\x00\x00\x04P007"
+        + b"\x00\x00\x00\x03"
+    )
+    leaf = spec.leaf_bytes(
+        draw_id=v["draw_id"],
+        entry_id=v["entry_id"],
+        district=v["district"],
+        prefs=v["prefs"],
+        weight=v["weight"],
+    )
     assert leaf == by_hand == bytes.fromhex(v["leaf_hex"])
     assert leaf == ref_leaf(v["draw_id"], v["entry_id"], v["district"], v["prefs"], v["weight"])
 
@@ -59,7 +72,7 @@ def test_streaming_merkle_matches_recursive_definition(n: int, monkeypatch: pyte
     leaves = [b"x%d" % i for i in range(n)]
     acc = spec.MerkleAccumulator()
     for i in range(0, n, 3):
-        acc.extend(spec.leaf_hash(x) for x in leaves[i:i + 3])
+        acc.extend(spec.leaf_hash(x) for x in leaves[i : i + 3])
     assert acc.root() == ref_mth(leaves)
 
 
@@ -82,18 +95,35 @@ def test_seed_golden() -> None:
     mh, rnd = bytes.fromhex(v["manifest_hash"]), bytes.fromhex(v["randomness"])
     assert rnd == hashlib.sha256(SIGNATURE).digest()
     by_hand = hashlib.sha256(
-        b"\x00\x00\x00\x12allot-draw/v1/seed" + b"\x00\x00\x00\x20" + mh + struct.pack(">Q", 1000)
-        + b"\x00\x00\x00\x20" + rnd + b"\x00\x00\x00\x06402917").hexdigest()
+        b"\x00\x00\x00\x12allot-draw/v1/seed"
+        + b"\x00\x00\x00\x20"
+        + mh
+        + struct.pack(">Q", 1000)
+        + b"\x00\x00\x00\x20"
+        + rnd
+        + b"\x00\x00\x00\x06402917"
+    ).hexdigest()
     assert by_hand == v["seed"] == ref_seed(mh, 1000, rnd, "402917").hex()
-    assert spec.seed_bytes(manifest_hash=mh, round_no=1000, randomness=rnd, notary_digits="402917").hex() == by_hand
+    assert (
+        spec.seed_bytes(manifest_hash=mh, round_no=1000, randomness=rnd, notary_digits="402917").hex()
+        == by_hand
+    )
 
 
 def test_ticket_keys_golden() -> None:
     seed = bytes.fromhex(GOLDEN["seed"]["seed"])
     for v in GOLDEN["keys"]:
-        tickets = [hmac.new(seed, b"\x00\x00\x00\x14allot-draw/v1/ticket\x00\x00\x00\x20" + v["entry_id"].encode()
-                            + struct.pack(">I", j), "sha256").digest() for j in range(v["weight"])]
-        assert min(tickets).hex() == v["key"] == "%064x" % ref_key(seed, v["entry_id"], v["weight"])
+        tickets = [
+            hmac.new(
+                seed,
+                b"\x00\x00\x00\x14allot-draw/v1/ticket\x00\x00\x00\x20"
+                + v["entry_id"].encode()
+                + struct.pack(">I", j),
+                "sha256",
+            ).digest()
+            for j in range(v["weight"])
+        ]
+        assert min(tickets).hex() == v["key"] == "{:064x}".format(ref_key(seed, v["entry_id"], v["weight"]))
         g = spec.make_group("350203", ["P1"], v["weight"])
         pool = spec.Pool("d", v["entry_id"].encode(), spec.array("I", [0]), [g])
         assert spec.compute_keys(pool, seed).hex() == v["key"]
@@ -103,12 +133,23 @@ def test_manifest_bytes_are_the_canonical_json_of_the_spec_fields() -> None:
     c, _ = make_draw()
     m = c.manifest
     expected = {
-        "spec": "allot-draw/v1", "draw_id": "xm-test", "campaign": "厦门口罩 test", "committed_at": "2025-03-01T01:00:00Z",
-        "entries": 12, "entries_sha256": hashlib.sha256(c.entries_jsonl).hexdigest(), "merkle_root": m["merkle_root"],
+        "spec": "allot-draw/v1",
+        "draw_id": "xm-test",
+        "campaign": "厦门口罩 test",
+        "committed_at": "2025-03-01T01:00:00Z",
+        "entries": 12,
+        "entries_sha256": hashlib.sha256(c.entries_jsonl).hexdigest(),
+        "merkle_root": m["merkle_root"],
         "quotas": {"P001": 2, "P002": 3, "P003": 1},
-        "beacon": {"kind": "drand", "chain_hash": spec.QUICKNET_CHAIN_HASH, "genesis_time": 1692803367, "period": 3,
-                   "round": m["beacon"]["round"]},
-        "min_gap_seconds": 60, "notary_digits_min": 6,
+        "beacon": {
+            "kind": "drand",
+            "chain_hash": spec.QUICKNET_CHAIN_HASH,
+            "genesis_time": 1692803367,
+            "period": 3,
+            "round": m["beacon"]["round"],
+        },
+        "min_gap_seconds": 60,
+        "notary_digits_min": 6,
     }
     by_hand = json.dumps(expected, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     assert c.manifest_json == by_hand
@@ -130,11 +171,17 @@ def test_draw_golden_root_seed_and_allocation() -> None:
     c, r = make_draw()
     g = GOLDEN["draw"]
     assert c.merkle_root.hex() == g["merkle_root"]
-    assert r.seed.hex() == g["seed"] == ref_seed(c.manifest_hash, c.beacon_round,
-                                                 hashlib.sha256(SIGNATURE).digest(), DIGITS).hex()
+    assert (
+        r.seed.hex()
+        == g["seed"]
+        == ref_seed(c.manifest_hash, c.beacon_round, hashlib.sha256(SIGNATURE).digest(), DIGITS).hex()
+    )
     keys = {e.entry_id: ref_key(r.seed, e.entry_id, e.weight) for e in small_entries()}
-    expected = ref_allocate([(e.entry_id, list(e.prefs), e.weight) for e in small_entries()], keys,
-                            {"P001": 2, "P002": 3, "P003": 1})
+    expected = ref_allocate(
+        [(e.entry_id, list(e.prefs), e.weight) for e in small_entries()],
+        keys,
+        {"P001": 2, "P002": 3, "P003": 1},
+    )
     assert [[row.entry_id, row.outlet] for row in r.rows()] == [list(x) for x in expected] == g["allocation"]
     assert [int(row.key, 16) for row in r.rows()] == sorted(keys.values())
 
@@ -151,8 +198,15 @@ def test_results_csv_format() -> None:
 def test_reveal_json_is_canonical() -> None:
     _, r = make_draw()
     obj = json.loads(r.reveal_json)
-    assert obj == {"beacon": {"round": r.round, "randomness": hashlib.sha256(SIGNATURE).hexdigest(),
-                              "signature": SIGNATURE.hex()}, "notary_digits": DIGITS, "seed": r.seed.hex()}
+    assert obj == {
+        "beacon": {
+            "round": r.round,
+            "randomness": hashlib.sha256(SIGNATURE).hexdigest(),
+            "signature": SIGNATURE.hex(),
+        },
+        "notary_digits": DIGITS,
+        "seed": r.seed.hex(),
+    }
     assert r.reveal_json == json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -162,5 +216,5 @@ def test_numpy_and_pure_python_orders_are_identical() -> None:
         k = hashlib.sha256(b"%d" % (i // 3)).digest()  # runs of equal keys: ties broken by index
         keys += k[:8] + (hashlib.sha256(b"%d" % i).digest()[8:] if i % 2 else k[8:])
     pure = spec.priority_order(keys, use_numpy=False)
-    assert pure == sorted(range(500), key=lambda i: (bytes(keys[32 * i:32 * i + 32]), i))
+    assert pure == sorted(range(500), key=lambda i: (bytes(keys[32 * i : 32 * i + 32]), i))
     assert spec.priority_order(keys) == pure

@@ -114,9 +114,12 @@ def _forge_manifest(bundle_dir: Path, **beacon_changes: int) -> None:
     (bundle_dir / "manifest.json").write_bytes(raw)
     r = json.loads((bundle_dir / "reveal.json").read_bytes())
     r["beacon"]["round"] = m["beacon"]["round"]
-    r["seed"] = spec.seed_bytes(manifest_hash=hashlib.sha256(raw).digest(), round_no=m["beacon"]["round"],
-                                randomness=bytes.fromhex(r["beacon"]["randomness"]),
-                                notary_digits=r["notary_digits"]).hex()
+    r["seed"] = spec.seed_bytes(
+        manifest_hash=hashlib.sha256(raw).digest(),
+        round_no=m["beacon"]["round"],
+        randomness=bytes.fromhex(r["beacon"]["randomness"]),
+        notary_digits=r["notary_digits"],
+    ).hex()
     (bundle_dir / "reveal.json").write_bytes(spec.canonical_json(r))
 
 
@@ -168,19 +171,40 @@ def test_engine_refuses_wrong_round_bad_digits_and_randomness_mismatch() -> None
     with pytest.raises(DrawError) as e2:
         draw(commitment=c, randomness_round=rnd, signature=SIGNATURE, notary_digits="12345")
     with pytest.raises(DrawError) as e3:
-        draw(commitment=c, randomness_round=rnd, signature=SIGNATURE, notary_digits=DIGITS, randomness=b"\0" * 32)
-    assert (e1.value.code, e2.value.code, e3.value.code) == ("wrong_round", "notary_digits", "randomness_mismatch")
+        draw(
+            commitment=c,
+            randomness_round=rnd,
+            signature=SIGNATURE,
+            notary_digits=DIGITS,
+            randomness=b"\0" * 32,
+        )
+    assert (e1.value.code, e2.value.code, e3.value.code) == (
+        "wrong_round",
+        "notary_digits",
+        "randomness_mismatch",
+    )
 
 
 def test_engine_refuses_a_round_inside_the_gap_and_duplicate_entries() -> None:
     entries = small_entries()
-    kwargs = dict(draw_id="d", campaign="c", committed_at=COMMITTED_AT, quotas={"P001": 1}, min_gap_seconds=60,
-                  notary_digits_min=6)
+    kwargs = dict(
+        draw_id="d",
+        campaign="c",
+        committed_at=COMMITTED_AT,
+        quotas={"P001": 1},
+        min_gap_seconds=60,
+        notary_digits_min=6,
+    )
     with pytest.raises(DrawError) as e1:
-        commit(entries=entries, beacon_round=round_for(committed_at=COMMITTED_AT, min_gap_seconds=1), **kwargs)
+        commit(
+            entries=entries, beacon_round=round_for(committed_at=COMMITTED_AT, min_gap_seconds=1), **kwargs
+        )
     with pytest.raises(DrawError) as e2:
-        commit(entries=[*entries, entries[0]], beacon_round=round_for(committed_at=COMMITTED_AT,
-                                                                       min_gap_seconds=60), **kwargs)
+        commit(
+            entries=[*entries, entries[0]],
+            beacon_round=round_for(committed_at=COMMITTED_AT, min_gap_seconds=60),
+            **kwargs,
+        )
     assert (e1.value.code, e2.value.code) == ("beacon_timing", "duplicate_entry")
 
 
@@ -188,21 +212,33 @@ def test_inclusion_proof_checks_and_rejects_other_entries(bundle_dir: Path, tmp_
     c, _ = make_draw()
     for e in small_entries():
         proof = inclusion_proof(commitment=c, entry_id=e.entry_id)
-        spec.check_inclusion_proof(proof, merkle_root_hex=c.merkle_root.hex(), tree_size=12, draw_id="xm-test")
+        spec.check_inclusion_proof(
+            proof, merkle_root_hex=c.merkle_root.hex(), tree_size=12, draw_id="xm-test"
+        )
     proof = inclusion_proof(commitment=c, entry_id=small_entries()[0].entry_id)
     proof["entry"]["weight"] += 1
     with pytest.raises(DrawError):
-        spec.check_inclusion_proof(proof, merkle_root_hex=c.merkle_root.hex(), tree_size=12, draw_id="xm-test")
+        spec.check_inclusion_proof(
+            proof, merkle_root_hex=c.merkle_root.hex(), tree_size=12, draw_id="xm-test"
+        )
 
 
-def run_cli(*args: str, isolated: bool = False, copy_to: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, isolated: bool = False, copy_to: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     script = VERIFY_PY
     if copy_to is not None:
         script = copy_to / "verify.py"
         shutil.copy(VERIFY_PY, script)
     flags = ["-I", "-S"] if isolated else []
-    return subprocess.run([sys.executable, *flags, str(script), *args], capture_output=True, text=True,
-                          timeout=120, cwd=script.parent, check=False)
+    return subprocess.run(
+        [sys.executable, *flags, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=script.parent,
+        check=False,
+    )
 
 
 def test_single_file_copy_runs_with_stdlib_only(bundle_dir: Path, tmp_path: Path) -> None:
@@ -230,8 +266,17 @@ def test_cli_entry_proof(bundle_dir: Path, tmp_path: Path) -> None:
 
 def test_synthetic_beacon_is_named_in_the_summary(tmp_path: Path) -> None:
     rnd = round_for(committed_at=COMMITTED_AT, min_gap_seconds=60)
-    c = commit(draw_id="sim", campaign="c", committed_at=COMMITTED_AT, entries=small_entries(), quotas={"P001": 3},
-               beacon_round=rnd, min_gap_seconds=60, notary_digits_min=6, beacon_kind="synthetic")
+    c = commit(
+        draw_id="sim",
+        campaign="c",
+        committed_at=COMMITTED_AT,
+        entries=small_entries(),
+        quotas={"P001": 3},
+        beacon_round=rnd,
+        min_gap_seconds=60,
+        notary_digits_min=6,
+        beacon_kind="synthetic",
+    )
     r = draw(commitment=c, randomness_round=rnd, signature=b"\x05" * 48, notary_digits="000000")
     summary = verify_bundle(write_bundle(tmp_path / "b", commitment=c, result=r)).summary()
     assert "SYNTHETIC beacon" in summary and "NOT a public randomness source" in summary

@@ -1,0 +1,191 @@
+"""Staff pages: each view parses input, checks the role, calls one service or selector and renders."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from allot.backoffice import access, selectors
+from allot.backoffice.forms import BeaconForm, EligibilityUploadForm, NotaryDigitsForm, RedeemForm, new_nonce
+from allot.core.errors import DomainError
+from allot.draws import services as draw_services
+from allot.draws.models import Draw
+from allot.identity.services import eligibility_import_csv
+from allot.pickup.services import pickup_redeem
+
+
+def _error_text(exc: DomainError) -> str:
+    return f"{exc.message} ({exc.code})"
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    return render(request, "backoffice/home.html", {
+        "profile": access.profile_of(user),
+        "can_redeem": access.is_clerk(user),
+        "can_draws": access.is_operator(user) or access.is_notary(user),
+        "can_upload": access.is_operator(user),
+        "can_admin": user.is_staff,
+    })
+
+
+# --- clerk ----------------------------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def redeem(request: HttpRequest) -> HttpResponse:
+    access.require(access.is_clerk(request.user))
+    profile = access.profile_of(request.user)
+    assert profile is not None and profile.outlet is not None
+    context: dict[str, object] = {"outlet": profile.outlet}
+    status = 200
+    if request.method == "POST":
+        form = RedeemForm(request.POST)
+        form.is_valid()  # every field is optional; the service says what is missing
+        try:
+            pc = pickup_redeem(code=form.cleaned_data.get("code", ""), clerk=request.user,
+                               nonce=form.cleaned_data.get("nonce", ""))
+        except DomainError as exc:
+            context["error"] = {"code": exc.code, "message": exc.message}
+            status = exc.status
+        else:
+            reg = pc.registration
+            campaign = reg.campaign
+            context["success"] = {"units": campaign.units_per_winner, "unit_label": campaign.unit_label,
+                                  "good": campaign.good, "number": reg.number, "code": pc.code}
+    context["form"] = RedeemForm(initial={"nonce": new_nonce()})
+    context["today_count"] = selectors.redemptions_today(outlet_id=profile.outlet.pk)
+    return render(request, "backoffice/redeem.html", context, status=status)
+
+
+# --- operator and notary: draws -------------------------------------------------------------------------
+
+@login_required
+def draw_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    access.require(access.is_operator(user) or access.is_notary(user))
+    return render(request, "backoffice/draw_list.html", {
+        "draws": selectors.draws_visible(user=user),
+        "run_now_campaigns": selectors.campaigns_for_draw_now(user=user) if access.is_operator(user) else [],
+        "is_operator": access.is_operator(user),
+        "is_notary": access.is_notary(user),
+    })
+
+
+@login_required
+@require_POST
+def draw_run_now(request: HttpRequest) -> HttpResponse:
+    access.require(access.is_operator(request.user))
+    campaign = get_object_or_404(selectors.campaigns_for_draw_now(user=request.user),
+                                 slug=request.POST.get("campaign", ""))
+    try:
+        d = draw_services.draw_run_now(campaign=campaign)
+    except DomainError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, _("Draw %(draw_id)s done: %(winners)d winners of %(entries)d entries; pickup "
+                                    "is open now.") % {"draw_id": d.draw_id, "winners": d.winners,
+                                                       "entries": d.entries})
+    return redirect("backoffice:draws")
+
+
+@login_required
+@require_POST
+def draw_verify(request: HttpRequest, pk: int) -> HttpResponse:
+    access.require(access.is_operator(request.user) or access.is_notary(request.user))
+    d = selectors.draw_visible_get(user=request.user, pk=pk)
+    d = draw_services.draw_verify(draw=d)
+    if d.verified_at:
+        messages.success(request, _("Verified: %(summary)s") % {"summary": d.verify_summary})
+    else:
+        messages.error(request, _("Verification failed: %(summary)s") % {"summary": d.verify_summary})
+    return redirect("backoffice:draws")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def draw_notary(request: HttpRequest, pk: int) -> HttpResponse:
+    access.require(access.is_notary(request.user))
+    d = selectors.draw_visible_get(user=request.user, pk=pk)
+    form = NotaryDigitsForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            draw_services.draw_notary_digits_submit(draw=d, digits=form.cleaned_data["digits"], actor=request.user)
+        except DomainError as exc:
+            form.add_error("digits" if exc.field == "digits" else None, _error_text(exc))
+            status = exc.status
+        else:
+            messages.success(request, _("Notary digits recorded for %(draw_id)s.") % {"draw_id": d.draw_id})
+            return redirect("backoffice:draws")
+    return render(request, "backoffice/draw_notary.html", {"draw": d, "form": form}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def draw_beacon(request: HttpRequest, pk: int) -> HttpResponse:
+    access.require(access.is_operator(request.user) or access.is_notary(request.user))
+    d = selectors.draw_visible_get(user=request.user, pk=pk)
+    form = BeaconForm(request.POST or None, initial={"round": d.beacon_round})
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            draw_services.draw_beacon_submit(draw=d, round_no=form.cleaned_data["round"],
+                                             signature_hex=form.cleaned_data["signature"],
+                                             randomness_hex=form.cleaned_data["randomness"], actor=request.user)
+        except DomainError as exc:
+            field = exc.field if exc.field in form.fields else None
+            form.add_error(field, _error_text(exc))
+            status = exc.status
+        else:
+            messages.success(request, _("Beacon value recorded for %(draw_id)s.") % {"draw_id": d.draw_id})
+            return redirect("backoffice:draw-beacon", pk=d.pk)
+    return render(request, "backoffice/draw_beacon.html", {
+        "draw": d, "form": form, "ready": bool(d.notary_digits and d.beacon_signature),
+        "published": d.state == Draw.State.PUBLISHED}, status=status)
+
+
+@login_required
+@require_POST
+def draw_execute(request: HttpRequest, pk: int) -> HttpResponse:
+    access.require(access.is_operator(request.user) or access.is_notary(request.user))
+    d = selectors.draw_visible_get(user=request.user, pk=pk)
+    try:
+        d = draw_services.draw_execute(draw=d)
+    except DomainError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("backoffice:draw-beacon", pk=d.pk)
+    messages.success(request, _("Draw %(draw_id)s done: %(winners)d winners of %(entries)d entries.") % {
+        "draw_id": d.draw_id, "winners": d.winners, "entries": d.entries})
+    return redirect("backoffice:draws")
+
+
+# --- operator: eligibility ------------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def eligibility_upload(request: HttpRequest) -> HttpResponse:
+    access.require(access.is_operator(request.user))
+    lists = selectors.eligibility_lists_for(user=request.user)
+    form = EligibilityUploadForm(request.POST or None, request.FILES or None, lists=lists)
+    report = None
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        target = form.cleaned_data["eligibility_list"]
+        try:
+            report = eligibility_import_csv(eligibility_list=target, text=form.cleaned_data["file"],
+                                            replace=form.cleaned_data["replace"], actor=request.user)
+        except DomainError as exc:
+            form.add_error("file" if exc.field == "file" else None, _error_text(exc))
+            status = exc.status
+        else:
+            target.refresh_from_db(fields=["size", "imported_at"])
+            return render(request, "backoffice/eligibility_upload.html", {
+                "form": EligibilityUploadForm(lists=lists, initial={"eligibility_list": target}),
+                "report": report, "target": target})
+    return render(request, "backoffice/eligibility_upload.html", {"form": form, "report": report}, status=status)

@@ -1,0 +1,52 @@
+"""`manage.py serve_demo`: the web server (gunicorn, WSGI, static files through whitenoise) and the scheduler
+worker side by side, for the demo city. Ctrl-C stops both."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Serve the demo on http://127.0.0.1:8000 with the scheduler running."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--bind", default="127.0.0.1:8000")
+        parser.add_argument("--workers", type=int, default=2)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        env = dict(os.environ)
+        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", options["bind"],
+                                "--workers", str(options["workers"]), "--access-logfile", "-"], env=env)
+        worker = subprocess.Popen([sys.executable, "manage.py", "worker"], env=env)
+        host = options["bind"]
+        self.stdout.write(self.style.SUCCESS(f"""
+allot demo city (Xiamen) is starting on http://{host}/
+  resident pages   http://{host}/
+  public draws     http://{host}/draws/
+  staff (clerk, notary, operator)  http://{host}/staff/
+  Django admin     http://{host}/admin/
+  JSON API         http://{host}/api/v1/docs   (OpenAPI: /api/v1/openapi.json)
+Demo logins are printed above by load_demo (operator / notary / clerk). Ctrl-C stops the server and the worker.
+"""))
+        procs = [web, worker]
+        try:
+            while all(p.poll() is None for p in procs):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
