@@ -44,7 +44,8 @@ class BeaconForm(forms.Form):
 
 
 class EligibilityUploadForm(forms.Form):
-    eligibility_list = forms.ModelChoiceField(queryset=EligibilityList.objects.none(), label=_("Eligibility list"))
+    eligibility_list = forms.ModelChoiceField(queryset=EligibilityList.objects.none(),
+                                              label=_("Eligibility list"))
     file = forms.FileField(label=_("CSV file with an id_number column"))
     replace = forms.BooleanField(
         label=_("Replace: remove entries that are not in this file"), required=False)
@@ -54,7 +55,7 @@ class EligibilityUploadForm(forms.Form):
         self.fields["eligibility_list"].queryset = lists  # type: ignore[attr-defined]
 
     def clean_file(self) -> str:
-        """The uploaded bytes as text: UTF-8 (with or without BOM), else GB18030 as Chinese spreadsheets save."""
+        """The upload as text: UTF-8 (with or without BOM), else GB18030 as Chinese spreadsheets save."""
         upload = self.cleaned_data["file"]
         if upload.size > MAX_CSV_BYTES:
             raise forms.ValidationError(_("The file is larger than 50 MB."), code="file_too_large")
@@ -64,7 +65,8 @@ class EligibilityUploadForm(forms.Form):
                 return raw.decode(encoding)
             except UnicodeDecodeError:
                 continue
-        raise forms.ValidationError(_("The file must be a CSV saved as UTF-8 or GB18030."), code="file_encoding")
+        raise forms.ValidationError(_("The file must be a CSV saved as UTF-8 or GB18030."),
+                                    code="file_encoding")
 
 
 class PlacesImportForm(forms.Form):
@@ -73,7 +75,8 @@ class PlacesImportForm(forms.Form):
     KIND_OUTLETS = "outlets"
     KIND_PLACES = "places"
     kind = forms.ChoiceField(label=_("What the file contains"), choices=[
-        (KIND_OUTLETS, _("Outlets: code,name,district_code,address,latitude,longitude,opening_hours[,phone,status]")),
+        (KIND_OUTLETS, _("Outlets: code,name,district_code,address,latitude,longitude,opening_hours"
+                         "[,phone,status]")),
         (KIND_PLACES, _("Streets and committees: district_code,street_code,street_name,committee_code,"
                         "committee_name")),
     ])

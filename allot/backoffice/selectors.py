@@ -29,8 +29,8 @@ def draw_visible_get(*, user: Any, pk: int) -> Draw:
 
 def campaigns_for_draw_now(*, user: Any) -> QuerySet[Campaign]:
     """Active demo campaigns (synthetic beacon) the user operates."""
-    return (campaigns_visible(user).filter(status=Campaign.Status.ACTIVE, beacon_kind=Campaign.Beacon.SYNTHETIC)
-            .order_by("slug"))
+    return (campaigns_visible(user)
+            .filter(status=Campaign.Status.ACTIVE, beacon_kind=Campaign.Beacon.SYNTHETIC).order_by("slug"))
 
 
 def eligibility_lists_for(*, user: Any) -> QuerySet[EligibilityList]:

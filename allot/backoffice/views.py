@@ -88,9 +88,8 @@ def draw_run_now(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, _error_text(exc))
     else:
-        messages.success(request, _("Draw %(draw_id)s done: %(winners)d winners of %(entries)d entries; pickup "
-                                    "is open now.") % {"draw_id": d.draw_id, "winners": d.winners,
-                                                       "entries": d.entries})
+        text = _("Draw %(draw_id)s done: %(winners)d winners of %(entries)d entries; pickup is open now.")
+        messages.success(request, text % {"draw_id": d.draw_id, "winners": d.winners, "entries": d.entries})
     return redirect("backoffice:draws")
 
 
@@ -116,7 +115,8 @@ def draw_notary(request: HttpRequest, pk: int) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            draw_services.draw_notary_digits_submit(draw=d, digits=form.cleaned_data["digits"], actor=request.user)
+            draw_services.draw_notary_digits_submit(draw=d, digits=form.cleaned_data["digits"],
+                                                    actor=request.user)
         except DomainError as exc:
             form.add_error("digits" if exc.field == "digits" else None, _error_text(exc))
             status = exc.status
@@ -137,7 +137,8 @@ def draw_beacon(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             draw_services.draw_beacon_submit(draw=d, round_no=form.cleaned_data["round"],
                                              signature_hex=form.cleaned_data["signature"],
-                                             randomness_hex=form.cleaned_data["randomness"], actor=request.user)
+                                             randomness_hex=form.cleaned_data["randomness"],
+                                             actor=request.user)
         except DomainError as exc:
             field = exc.field if exc.field in form.fields else None
             form.add_error(field, _error_text(exc))
@@ -188,4 +189,5 @@ def eligibility_upload(request: HttpRequest) -> HttpResponse:
             return render(request, "backoffice/eligibility_upload.html", {
                 "form": EligibilityUploadForm(lists=lists, initial={"eligibility_list": target}),
                 "report": report, "target": target})
-    return render(request, "backoffice/eligibility_upload.html", {"form": form, "report": report}, status=status)
+    return render(request, "backoffice/eligibility_upload.html", {"form": form, "report": report},
+                  status=status)

@@ -54,7 +54,9 @@ def pickup_window(round_: Round) -> tuple[dt.datetime, dt.datetime]:
 
 
 def round_current(campaign: Campaign, now: dt.datetime | None = None) -> Round | None:
-    return Round.objects.filter(campaign=campaign, draw_date=draw_date_for(campaign, now)).first()
+    """The round registrations go to now (see ``services.round_for_registration``), if it exists yet."""
+    return (Round.objects.filter(campaign=campaign, draw_date__gte=draw_date_for(campaign, now),
+                                 state=Round.State.OPEN).order_by("draw_date").first())
 
 
 def rounds_due(now: dt.datetime | None = None) -> list[Round]:

@@ -27,6 +27,20 @@ def round_get_or_create(*, campaign: Campaign, draw_date: dt.date) -> Round:
     return round_
 
 
+def round_for_registration(*, campaign: Campaign, now: dt.datetime) -> Round:
+    """The round a registration made at ``now`` enters: the day's round by draw time, or — if that one has
+    already been frozen (an early "draw now" in the demo, or a draw running late) — the next open one."""
+    from allot.campaigns.selectors import draw_date_for
+
+    day = draw_date_for(campaign, now)
+    for _ in range(31):
+        round_ = round_get_or_create(campaign=campaign, draw_date=day)
+        if round_.state == Round.State.OPEN:
+            return round_
+        day += dt.timedelta(days=1)
+    raise Conflict(_("No open round to register for; please try again later."), code="round_closed")
+
+
 def supply_set(*, round_: Round, outlet: Outlet, packs: int, actor: AbstractBaseUser | None = None) -> Supply:
     """Release (or correct) an outlet's supply for a round. Refused once the round's entries are frozen."""
     with transaction.atomic():

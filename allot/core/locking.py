@@ -70,7 +70,7 @@ def lease_acquire(*, name: str, holder: str, seconds: int, now: dt.datetime | No
 
 
 def lease_release(*, name: str, holder: str) -> None:
-    JobLease.objects.filter(name=name, holder=holder).update(expires_at=timezone.now())
+    JobLease.objects.filter(name=name, holder=holder).delete()
 
 
 def chunked(items: Iterable[M], size: int) -> Iterable[list[M]]:

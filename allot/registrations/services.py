@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from allot.campaigns import selectors as campaign_selectors
 from allot.campaigns.models import Campaign, Round
-from allot.campaigns.services import round_get_or_create
+from allot.campaigns.services import round_for_registration
 from allot.core.audit import log_action
 from allot.core.codes import random_code
 from allot.core.locking import lock_shared
@@ -123,7 +123,7 @@ def registration_create(*, campaign: Campaign, request: RegistrationRequest,
     person_input, district, outlet = _parse(campaign, request)
     idx = id_index(person_input.id_number)
     _check_eligible(campaign, idx)
-    round_ = round_get_or_create(campaign=campaign, draw_date=campaign_selectors.draw_date_for(campaign, now))
+    round_ = round_for_registration(campaign=campaign, now=now)
     try:
         with transaction.atomic():
             person = person_upsert(data=person_input)

@@ -22,7 +22,7 @@ from ninja.security import HttpBearer
 
 from allot.core.errors import DomainError
 
-TOKEN_SALT = "allot.api.token"
+TOKEN_SALT = "allot.api.token"  # noqa: S105 (a signing salt, not a secret)
 TOKEN_MAX_AGE = dt.timedelta(hours=12)
 _PW_SALT = "allot.api.token.pw"
 
@@ -58,10 +58,12 @@ def token_user(token: str) -> AbstractBaseUser | None:
         data = signing.TimestampSigner(salt=TOKEN_SALT).unsign_object(token, max_age=TOKEN_MAX_AGE)
     except (signing.BadSignature, ValueError, TypeError):
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("uid"), int) or not isinstance(data.get("pw"), str):
+    if not (isinstance(data, dict) and isinstance(data.get("uid"), int) and isinstance(data.get("pw"), str)):
         return None
     user = get_user_model().objects.select_related("staff").filter(pk=data["uid"], is_active=True).first()
-    if user is None or not _has_staff_profile(user) or not constant_time_compare(data["pw"], _password_tag(user)):
+    if user is None or not _has_staff_profile(user):
+        return None
+    if not constant_time_compare(data["pw"], _password_tag(user)):
         return None
     return user
 

@@ -93,18 +93,17 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(AuthenticationError)
     def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-        response = _respond(api, request, [FieldError(
-            field="", code="unauthenticated",
-            message=_("Sign in first: send the header 'Authorization: Bearer <token>' with a token from "
-                      "POST /api/v1/auth/token. Tokens expire after 12 hours and when the password changes."))],
-            401)
+        message = _("Sign in first: send the header 'Authorization: Bearer <token>' with a token from "
+                    "POST /api/v1/auth/token. Tokens expire after 12 hours and when the password changes.")
+        error = FieldError(field="", code="unauthenticated", message=message)
+        response = _respond(api, request, [error], 401)
         response["WWW-Authenticate"] = "Bearer"
         return response
 
     @api.exception_handler(Throttled)
     def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
-        response = _respond(api, request, [FieldError(
-            field="", code="throttled", message=_("Too many requests. Please wait a minute and try again."))], 429)
+        message = _("Too many requests. Please wait a minute and try again.")
+        response = _respond(api, request, [FieldError(field="", code="throttled", message=message)], 429)
         if exc.wait:
             response["Retry-After"] = str(int(exc.wait))
         return response

@@ -25,6 +25,7 @@ from allot.core.errors import Conflict
 TTL_SECONDS = 24 * 3600
 PENDING_SECONDS = 60
 _SALT = "allot.api.idempotency"
+HEADER = "Idempotency-Key"
 
 
 def _cache_key(scope: str, key: str) -> str:
@@ -47,11 +48,11 @@ def idempotent(*, scope: str, key: str | None, body: dict[str, Any],
         seen = cache.get(ck)
         if seen is not None:
             if not constant_time_compare(seen["fingerprint"], fingerprint):
-                raise Conflict(_("This Idempotency-Key was already used for a different request. Use a new key "
-                                 "for a new request."), code="idempotency_key_reused", field="Idempotency-Key")
+                raise Conflict(_("This Idempotency-Key was already used for a different request. Use a new "
+                                 "key for a new request."), code="idempotency_key_reused", field=HEADER)
             if seen["body"] is None:
-                raise Conflict(_("A request with this Idempotency-Key is still being processed. Try again in a "
-                                 "few seconds."), code="idempotency_key_in_progress", field="Idempotency-Key")
+                raise Conflict(_("A request with this Idempotency-Key is still being processed. Try again in "
+                                 "a few seconds."), code="idempotency_key_in_progress", field=HEADER)
             return dict(seen["body"])
         cache.add(ck, {"fingerprint": fingerprint, "number": None, "body": None}, timeout=PENDING_SECONDS)
     try:

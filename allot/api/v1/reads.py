@@ -80,7 +80,7 @@ def draws_public(*, campaign_slug: str | None = None) -> QuerySet[Draw]:
     """Committed and published draws, newest first, with their file names and hashes (not the bytes)."""
     qs = (Draw.objects.filter(state__in=[Draw.State.COMMITTED, Draw.State.PUBLISHED])
           .select_related("round__campaign")
-          .prefetch_related(Prefetch("files", queryset=DrawFile.objects.only("id", "draw_id", "name", "sha256")))
+          .prefetch_related(Prefetch("files", queryset=DrawFile.objects.defer("content")))
           .order_by("-round__draw_date", "-committed_at", "-pk"))
     if campaign_slug:
         qs = qs.filter(round__campaign__slug=campaign_slug)

@@ -59,7 +59,7 @@ class CampaignOut(Schema):
         description="Registration is closed in this daily window; an end of 00:00 means midnight.")
     cooldown_days: int
     rollover_losers: bool
-    eligibility_lists: list[str] = Field(description="A resident must be on one of these lists (none: anyone).")
+    eligibility_lists: list[str] = Field(description="A resident must be on one of these (empty: anyone).")
 
 
 class TodayOut(Schema):
@@ -91,6 +91,12 @@ class OutletOut(Schema):
     distance_m: int | None
 
 
+def _maintenance(c: Campaign) -> dict[str, Any] | None:
+    if c.maintenance_start is None or c.maintenance_end is None:
+        return None
+    return {"start": c.maintenance_start, "end": c.maintenance_end}
+
+
 def campaign_out(c: Campaign) -> dict[str, Any]:
     return {
         "slug": c.slug, "name": c.name, "good": c.good, "unit_label": c.unit_label,
@@ -98,8 +104,7 @@ def campaign_out(c: Campaign) -> dict[str, Any]:
         "time_zone": c.time_zone, "status": c.status, "starts_on": c.starts_on, "ends_on": c.ends_on,
         "draw_time": c.draw_time,
         "pickup_window": {"day_offset": c.pickup_day_offset, "start": c.pickup_start, "end": c.pickup_end},
-        "maintenance_window": ({"start": c.maintenance_start, "end": c.maintenance_end}
-                               if c.maintenance_start is not None and c.maintenance_end is not None else None),
+        "maintenance_window": _maintenance(c),
         "cooldown_days": c.cooldown_days, "rollover_losers": c.rollover_losers,
         "eligibility_lists": [e.name for e in c.eligibility_lists.all()],
     }
@@ -120,8 +125,8 @@ def division_out(d: Division) -> dict[str, Any]:
 
 def outlet_out(row: OutletRow) -> dict[str, Any]:
     return {"code": row.code, "name": row.name, "address": row.address, "latitude": row.latitude,
-            "longitude": row.longitude, "opening_hours": row.opening_hours, "packs": row.packs, "units": row.units,
-            "distance_m": row.distance_m}
+            "longitude": row.longitude, "opening_hours": row.opening_hours, "packs": row.packs,
+            "units": row.units, "distance_m": row.distance_m}
 
 
 # --- registrations ------------------------------------------------------------------------------------
@@ -158,7 +163,7 @@ class RegistrationCreatedOut(Schema):
 
 
 class LookupIn(StrictIn):
-    number: str = Field(max_length=MAX_TEXT, description="Registration number (case, spaces, hyphens ignored)")
+    number: str = Field(max_length=MAX_TEXT, description="Registration number (case and hyphens ignored)")
     id_number: str = Field(max_length=MAX_TEXT)
 
 
@@ -227,7 +232,7 @@ class TokenIn(StrictIn):
 
 class TokenOut(Schema):
     token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 (the scheme name)
     expires_at: dt.datetime
     role: str
     outlet: str | None = Field(description="The clerk's outlet code.")
@@ -294,6 +299,11 @@ class DrawOut(Schema):
     files: list[DrawFileOut]
 
 
+class DrawPageOut(Schema):
+    count: int = Field(description="Number of draws matching, over all pages.")
+    items: list[DrawOut]
+
+
 def draw_out(d: Draw) -> dict[str, Any]:
     c = d.round.campaign
     order = list(BUNDLE_FILES)
@@ -307,7 +317,8 @@ def draw_out(d: Draw) -> dict[str, Any]:
         "committed_at": _local(d.committed_at, c), "published_at": _local(d.published_at, c),
         "verified": d.verified_at is not None, "verified_at": _local(d.verified_at, c),
         "verify_summary": d.verify_summary, "bundle_url": f"/draws/{d.draw_id}.zip",
-        "files": [{"name": f.name, "sha256": f.sha256, "content_type": BUNDLE_FILES.get(f.name, "application/octet-stream"),
+        "files": [{"name": f.name, "sha256": f.sha256,
+                   "content_type": BUNDLE_FILES.get(f.name, "application/octet-stream"),
                    "url": reverse("api-v1:draw_file", kwargs={"draw_id": d.draw_id, "name": f.name})}
                   for f in files],
     }

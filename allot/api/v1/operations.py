@@ -1,0 +1,203 @@
+"""The operations of /api/v1. Each one parses its input, checks permission, calls one service or selector and
+renders the result; errors are raised as ``DomainError`` and rendered by ``errors.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+from ninja import Header, Query, Router, Status
+from ninja.throttling import AnonRateThrottle
+
+from allot.core.errors import FieldError, ValidationFailed
+from allot.pickup.services import pickup_redeem
+from allot.registrations.models import Registration
+from allot.registrations.selectors import registration_for_status, registration_status
+from allot.registrations.services import RegistrationRequest, registration_create, registration_lookup
+
+from . import reads
+from .auth import StaffToken, token_issue
+from .errors import ErrorsOut
+from .idempotency import idempotent
+from .schemas import (
+    CampaignDetailOut,
+    CampaignOut,
+    DivisionOut,
+    DrawOut,
+    DrawPageOut,
+    LookupIn,
+    OutletOut,
+    RedeemIn,
+    RedeemOut,
+    RegistrationCreatedOut,
+    RegistrationIn,
+    RegistrationStatusOut,
+    TokenIn,
+    TokenOut,
+    campaign_detail_out,
+    campaign_out,
+    division_out,
+    draw_out,
+    outlet_out,
+    redeem_out,
+    registration_created_out,
+    registration_status_out,
+)
+
+IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key", max_length=64, description=(
+    "A client-chosen key (at most 64 characters) that makes a retry safe: the same key and body return "
+    "the first response for 24 hours."))
+# Brute-force brakes for the two operations that check a secret; keyed by client address (set
+# NINJA_NUM_PROXIES behind a reverse proxy so the address is the resident's, not the proxy's).
+
+
+class LoginThrottle(AnonRateThrottle):
+    scope = "allot_api_login"
+
+
+class LookupThrottle(AnonRateThrottle):
+    scope = "allot_api_lookup"
+
+
+LOGIN_THROTTLE = LoginThrottle("10/m")
+LOOKUP_THROTTLE = LookupThrottle("30/m")
+
+campaigns = Router(tags=["campaigns"])
+registrations = Router(tags=["registrations"])
+staff = Router(tags=["staff"])
+draws = Router(tags=["draws"])
+
+
+# --- campaigns ----------------------------------------------------------------------------------------
+
+@campaigns.get("", response={200: list[CampaignOut]}, url_name="campaign_list",
+               summary="Active campaigns")
+def campaign_list(request: HttpRequest) -> list[dict[str, Any]]:
+    return [campaign_out(c) for c in reads.campaigns_listed()]
+
+
+@campaigns.get("/{slug}", response={200: CampaignDetailOut, 404: ErrorsOut}, url_name="campaign_detail",
+               summary="A campaign with the numbers of the draw a registration made now enters")
+def campaign_detail(request: HttpRequest, slug: str) -> dict[str, Any]:
+    campaign = reads.campaign_public(slug=slug)
+    return campaign_detail_out(campaign, reads.campaign_today(campaign=campaign))
+
+
+@campaigns.get("/{slug}/districts", response={200: list[DivisionOut], 404: ErrorsOut},
+               url_name="campaign_districts", summary="Districts of the campaign's city")
+def campaign_districts(request: HttpRequest, slug: str) -> list[dict[str, Any]]:
+    from allot.places.selectors import districts_of
+
+    campaign = reads.campaign_public(slug=slug)
+    return [division_out(d) for d in districts_of(city_code=campaign.city_id)]
+
+
+@campaigns.get("/{slug}/districts/{code}/outlets",
+               response={200: list[OutletOut], 400: ErrorsOut, 404: ErrorsOut}, url_name="district_outlets",
+               summary="Open outlets of a district with the current draw's stock; nearest first with lat/lng",
+               description="404: campaign_not_found, district_not_found. 400: lat/lng invalid or alone.")
+def district_outlets(request: HttpRequest, slug: str, code: str,
+                     lat: float | None = Query(None, ge=-90, le=90),
+                     lng: float | None = Query(None, ge=-180, le=180)) -> list[dict[str, Any]]:
+    if (lat is None) != (lng is None):
+        raise ValidationFailed([FieldError(field="lng" if lng is None else "lat", code="missing",
+                                           message=_("Give both lat and lng, or neither."))])
+    campaign = reads.campaign_public(slug=slug)
+    rows = reads.campaign_outlets(campaign=campaign, district_code=code, lat=lat, lng=lng)
+    return [outlet_out(row) for row in rows]
+
+
+@campaigns.post("/{slug}/registrations",
+                response={201: RegistrationCreatedOut, 400: ErrorsOut, 403: ErrorsOut, 404: ErrorsOut,
+                          409: ErrorsOut, 503: ErrorsOut},
+                url_name="registration_create", tags=["registrations"],
+                summary="Register a resident for the next draw",
+                description=(
+                    "400: field errors (name_*, id_number_*, phone_*, district_invalid, outlet_invalid, "
+                    "outlet_closed, outlet_required, consent_required, missing, unexpected_field, invalid). "
+                    "403: not_eligible. 404: campaign_not_found. 409: already_registered, in_cooldown, "
+                    "campaign_closed, round_closed, idempotency_key_reused, idempotency_key_in_progress. "
+                    "503: maintenance."))
+def registration_create_op(request: HttpRequest, slug: str, payload: RegistrationIn,
+                           idempotency_key: str | None = IDEMPOTENCY_KEY) -> Status:
+    campaign = reads.campaign_public(slug=slug)
+    typed = RegistrationRequest(name=payload.name, id_number=payload.id_number, phone=payload.phone,
+                                district=payload.district, outlet=payload.outlet or "",
+                                accept_any=payload.accept_any, consent=payload.consent)
+
+    def run() -> tuple[str, dict[str, Any]]:
+        reg = registration_create(campaign=campaign, request=typed, channel=Registration.Channel.API)
+        status = registration_status(registration=registration_for_status(pk=reg.pk))
+        return reg.number, registration_created_out(status, campaign)
+
+    return Status(201, idempotent(scope=campaign.slug, key=idempotency_key, body=payload.model_dump(), run=run))
+
+
+# --- registrations ------------------------------------------------------------------------------------
+
+@registrations.post("/lookup",
+                    response={200: RegistrationStatusOut, 400: ErrorsOut, 404: ErrorsOut, 429: ErrorsOut},
+                    url_name="registration_lookup", throttle=[LOOKUP_THROTTLE],
+                    summary="A registration's status, by registration number and ID number",
+                    description="POST so the ID number never appears in a URL. 404: registration_not_found.")
+def registration_lookup_op(request: HttpRequest, payload: LookupIn) -> dict[str, Any]:
+    reg = registration_lookup(number=payload.number, id_number=payload.id_number)
+    return registration_status_out(registration_status(registration=registration_for_status(pk=reg.pk)),
+                                   reg.campaign)
+
+
+# --- staff --------------------------------------------------------------------------------------------
+
+@staff.post("/auth/token", response={200: TokenOut, 400: ErrorsOut, 401: ErrorsOut, 429: ErrorsOut},
+            url_name="token_issue", throttle=[LOGIN_THROTTLE], summary="A bearer token for a staff account",
+            description="Valid for 12 hours; changing the password invalidates it. 401: invalid_credentials.")
+def token_issue_op(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
+    issued = token_issue(request=request, username=payload.username, password=payload.password)
+    profile = issued.user.staff  # type: ignore[attr-defined]
+    return {"token": issued.token, "expires_at": issued.expires_at, "role": profile.role,
+            "outlet": profile.outlet.code if profile.outlet_id else None}
+
+
+@staff.post("/pickup/redeem", auth=StaffToken(),
+            response={200: RedeemOut, 400: ErrorsOut, 401: ErrorsOut, 403: ErrorsOut, 404: ErrorsOut,
+                      409: ErrorsOut},
+            url_name="pickup_redeem", summary="Redeem a pickup code at the clerk's outlet",
+            description=("400: code_required. 401: unauthenticated. 403: not_a_clerk. 404: code_unknown. "
+                         "409: wrong_outlet, already_redeemed, not_yet_valid, expired. A retry with the same "
+                         "nonce (or Idempotency-Key) returns the first success."))
+def pickup_redeem_op(request: HttpRequest, payload: RedeemIn,
+                     idempotency_key: str | None = IDEMPOTENCY_KEY) -> dict[str, Any]:
+    pc = pickup_redeem(code=payload.code, clerk=request.auth, nonce=payload.nonce or idempotency_key or "")
+    return redeem_out(pc)
+
+
+# --- draws --------------------------------------------------------------------------------------------
+
+@draws.get("", response={200: DrawPageOut, 400: ErrorsOut}, url_name="draw_list",
+           summary="Committed and published draws, newest first")
+def draw_list(request: HttpRequest,
+              campaign: str | None = Query(None, max_length=40, description="Campaign slug"),
+              limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    qs = reads.draws_public(campaign_slug=campaign)
+    return {"count": qs.count(), "items": [draw_out(d) for d in qs[offset:offset + limit]]}
+
+
+@draws.get("/{draw_id}", response={200: DrawOut, 404: ErrorsOut}, url_name="draw_detail", summary="One draw")
+def draw_detail(request: HttpRequest, draw_id: str) -> dict[str, Any]:
+    return draw_out(reads.draw_public(draw_id=draw_id))
+
+
+@draws.get("/{draw_id}/files/{name}", response={404: ErrorsOut}, url_name="draw_file",
+           summary="A raw file of the draw's bundle, byte for byte",
+           description="404: draw_not_found, file_not_found.",
+           openapi_extra={"responses": {"200": {"description": "The file", "content": {
+               ct.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+               for ct in reads.BUNDLE_FILES.values()}}}})
+def draw_file(request: HttpRequest, draw_id: str, name: str) -> HttpResponse:
+    f = reads.draw_file(draw_id=draw_id, name=name)
+    response = HttpResponse(bytes(f.content), content_type=reads.BUNDLE_FILES[f.name])
+    response["ETag"] = f'"{f.sha256}"'
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+

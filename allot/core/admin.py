@@ -1,0 +1,27 @@
+"""The audit log is evidence: readable, never added to, changed or deleted through the admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from allot.core.models import AuditLog
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "action", "actor_label", "object_type", "object_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["action", "actor_label", "object_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["created_at", "action", "actor", "actor_label", "object_type", "object_id", "data"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
+        return False
