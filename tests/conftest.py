@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-
 _PG_UNREACHABLE: str | None = None
 
 

@@ -33,7 +33,7 @@ def round_for_registration(*, campaign: Campaign, now: dt.datetime) -> Round:
     from allot.campaigns.selectors import draw_date_for
 
     day = draw_date_for(campaign, now)
-    for _ in range(31):
+    for _attempt in range(31):
         round_ = round_get_or_create(campaign=campaign, draw_date=day)
         if round_.state == Round.State.OPEN:
             return round_

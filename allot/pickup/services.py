@@ -28,7 +28,8 @@ def pickup_code_issue(*, registration: Registration, valid_from: dt.datetime, va
         try:
             with transaction.atomic():
                 return PickupCode.objects.create(
-                    registration=registration, code=random_code(CODE_LENGTH), outlet_id=registration.allocated_outlet_id,
+                    registration=registration, code=random_code(CODE_LENGTH),
+                    outlet_id=registration.allocated_outlet_id,
                     valid_from=valid_from, valid_until=valid_until)
         except IntegrityError:
             existing = PickupCode.objects.filter(registration=registration).first()

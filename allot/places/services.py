@@ -49,7 +49,8 @@ def divisions_import(*, province_code: str | None = None) -> int:
                         count += 1
                 else:  # municipality: districts hang directly below the province
                     Division.objects.update_or_create(
-                        code=child["code"], defaults={"name": child["name"], "level": Division.Level.DISTRICT, "parent": p})
+                        code=child["code"],
+                        defaults={"name": child["name"], "level": Division.Level.DISTRICT, "parent": p})
                     count += 1
     return count
 
@@ -78,7 +79,7 @@ def places_import_csv(*, text: str) -> ImportReport:
             except DomainError as exc:
                 report.errors.append(f"line {lineno}: {exc.message}")
                 continue
-            street, created = Street.objects.update_or_create(
+            street, _created = Street.objects.update_or_create(
                 code=row["street_code"].strip(), defaults={"name": row["street_name"].strip(), "district": district})
             _obj, c_created = Committee.objects.update_or_create(
                 code=row["committee_code"].strip(), defaults={"name": row["committee_name"].strip(), "street": street})

@@ -22,6 +22,9 @@ class DomainErrorsMixin:
             known = error.field in form.fields and not form.fields[error.field].widget.is_hidden
             field = error.field if known else None
             form.add_error(field, str(error.message))
+            if field is not None:
+                form.fields[field].widget.attrs.update(
+                    {"aria-invalid": "true", "aria-describedby": f"id_{field}_error"})
 
 
 class RegistrationForm(DomainErrorsMixin, forms.Form):
@@ -48,9 +51,9 @@ class RegistrationForm(DomainErrorsMixin, forms.Form):
 
     def __init__(self, *args: Any, outlet_choices: Iterable[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choices = [("", _("— no preference: any pharmacy in the district —"))]
+        choices: list[tuple[str, str]] = [("", str(_("— no preference: any pharmacy in the district —")))]
         choices += list(outlet_choices)
-        self.fields["outlet"].widget.choices = choices  # type: ignore[attr-defined]
+        self.fields["outlet"].widget.choices = choices
 
 
 class StatusLookupForm(DomainErrorsMixin, forms.Form):

@@ -211,7 +211,7 @@ def status_lookup(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _qr_svg(code: str) -> str:
-    return mark_safe(segno.make(code, error="m").svg_inline(scale=8, border=4, title=code))  # noqa: S308
+    return mark_safe(segno.make(code, error="m").svg_inline(scale=8, border=4, omitsize=True, title=code))
 
 
 @never_cache

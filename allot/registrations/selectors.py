@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from allot.campaigns.selectors import draw_moment, pickup_window
+from allot.campaigns.selectors import draw_moment
 from allot.core.codes import group
 from allot.registrations.models import Registration
 
@@ -52,7 +52,6 @@ def registration_status(*, registration: Registration) -> RegistrationStatus:
     pc = getattr(r, "pickup", None) if r.status == Registration.Status.WON else None
     rolled = getattr(r, "rolled_to", None)
     draw = getattr(round_, "draw", None)
-    start, end = pickup_window(round_)
     return RegistrationStatus(
         number=r.number, campaign_slug=r.campaign.slug, campaign_name=r.campaign.name, status=r.status,
         status_label=str(r.get_status_display()), name_masked=r.person.name_masked, id_masked=r.person.id_masked,

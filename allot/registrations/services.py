@@ -15,8 +15,8 @@ from allot.campaigns.models import Campaign, Round
 from allot.campaigns.services import round_for_registration
 from allot.core.audit import log_action
 from allot.core.codes import random_code
-from allot.core.locking import lock_shared
 from allot.core.errors import Conflict, DomainError, ErrorCollector, NotFound, PermissionDenied
+from allot.core.locking import lock_shared
 from allot.identity import validation
 from allot.identity.models import Person
 from allot.identity.selectors import eligible_lists

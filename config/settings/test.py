@@ -6,7 +6,7 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-product
 os.environ.setdefault("ALLOT_BLIND_INDEX_KEY", "dGVzdC1vbmx5LWJsaW5kLWluZGV4LWtleS0zMmJ5dGU=")
 os.environ.setdefault("ALLOT_DATA_KEYS", "t1:dGVzdC1vbmx5LWFlcy1nY20ta2V5LTMyLWJ5dGVzISE=")
 
-from .base import *  # noqa: E402, F403
+from .base import *  # noqa: F403
 
 ALLOT_ALLOW_SYNTHETIC_BEACON = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -147,8 +147,11 @@ def test_registering_for_an_ended_campaign_is_campaign_closed(xiamen, client_api
     assert_errors(client_api.post(URL, registration_body(1)), 409, "campaign_closed")
 
 
-def test_registering_after_the_current_round_was_drawn_is_round_closed(drawn, client_api):
-    assert_errors(client_api.post(URL, registration_body(7)), 409, "round_closed")
+def test_registering_after_the_current_round_was_drawn_enters_the_next_draw(drawn, client_api):
+    response = client_api.post(URL, registration_body(7))
+
+    assert response.status_code == 201
+    assert response.json()["draw_date"] == (drawn.draw.round.draw_date + dt.timedelta(days=1)).isoformat()
 
 
 def test_registering_for_an_unknown_campaign_is_campaign_not_found(db, client_api):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from django.utils import timezone
 
 from allot.campaigns.models import Round, Supply
-from allot.campaigns.services import round_get_or_create, supply_set
 from allot.campaigns.selectors import draw_date_for
+from allot.campaigns.services import round_get_or_create, supply_set
 from allot.draws.models import Draw
 from allot.draws.services import draw_run_now
 from allot.pickup.services import pickup_redeem

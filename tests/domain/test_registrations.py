@@ -128,3 +128,12 @@ def test_registration_is_audited_without_personal_numbers(xiamen):
     registration_create(campaign=xiamen.campaign, request=registration_request(1))
     row = AuditLog.objects.get(action="allot.registration.created")
     assert make_id_number(seq=1) not in str(row.data) and "13900000001" not in str(row.data)
+
+
+def test_errors_speak_chinese_by_default_and_english_on_request(xiamen):
+    from django.utils import translation
+
+    for lang, expected in (("zh-hans", "请阅读个人信息告知书"), ("en", "Read the personal-information notice")):
+        with translation.override(lang), pytest.raises(ValidationFailed) as exc:
+            registration_create(campaign=xiamen.campaign, request=registration_request(1, consent=False))
+        assert expected in str(exc.value.errors[0].message)

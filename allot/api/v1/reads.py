@@ -53,7 +53,7 @@ def campaign_today(*, campaign: Campaign, now: dt.datetime | None = None) -> Tod
     """The round a registration made now goes to, and its numbers so far."""
     round_ = campaign_selectors.round_current(campaign, now)
     numbers = campaign_selectors.round_numbers(round_=round_)
-    day = campaign_selectors.draw_date_for(campaign, now)
+    day = round_.draw_date if round_ is not None else campaign_selectors.draw_date_for(campaign, now)
     return Today(draw_date=day, draw_at=campaign_selectors.at_local(campaign, day, campaign.draw_time),
                  registered=numbers.registered, packs=numbers.packs,
                  units=numbers.packs * campaign.units_per_winner,
