@@ -134,6 +134,7 @@ def test_errors_speak_chinese_by_default_and_english_on_request(xiamen):
     from django.utils import translation
 
     for lang, expected in (("zh-hans", "请阅读个人信息告知书"), ("en", "Read the personal-information notice")):
-        with translation.override(lang), pytest.raises(ValidationFailed) as exc:
-            registration_create(campaign=xiamen.campaign, request=registration_request(1, consent=False))
-        assert expected in str(exc.value.errors[0].message)
+        with translation.override(lang):
+            with pytest.raises(ValidationFailed) as exc:
+                registration_create(campaign=xiamen.campaign, request=registration_request(1, consent=False))
+            assert expected in str(exc.value.errors[0].message)
