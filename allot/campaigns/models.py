@@ -90,6 +90,10 @@ class Round(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="rounds")
     draw_date = models.DateField()
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    total_packs = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text=_("With 'apportion by demand': the round's whole supply, split across outlets in proportion "
+                    "to the first choices of its entrants when the entries are frozen."))
 
     class Meta:
         ordering = ["campaign_id", "draw_date"]

@@ -92,6 +92,23 @@ def _beacon(campaign: Campaign) -> lottery.Beacon:
     return lottery.QUICKNET
 
 
+def _supply_apportion(*, round_: Round, entries: list[lottery.Entry]) -> dict[str, int]:
+    """Split the round's total supply across the outlets in proportion to first choices (largest remainder),
+    and record it as the round's supply, so that pharmacies are stocked to match (removes "罩区房")."""
+    from allot.lottery.apportion import apportion
+
+    assert round_.total_packs is not None
+    demand = Counter(e.prefs[0] for e in entries)
+    shares = apportion(total_units=round_.total_packs, demand_by_outlet=dict(demand))
+    outlets = {o.code: o for o in Outlet.objects.filter(code__in=shares)}
+    Supply.objects.filter(round=round_).exclude(outlet__code__in=shares).update(packs=0)
+    for code, packs in sorted(shares.items()):
+        Supply.objects.update_or_create(round=round_, outlet=outlets[code], defaults={"packs": packs})
+    log_action("allot.supply.apportioned", obj=round_, actor_label="scheduler",
+               data={"total_packs": round_.total_packs, "shares": shares})
+    return shares
+
+
 def draw_commit(*, round_: Round, now: dt.datetime | None = None) -> Draw:
     """Freeze the round and publish its commitment. Idempotent: a second call returns the existing draw."""
     now = (now or timezone.now()).replace(microsecond=0)
@@ -116,6 +133,8 @@ def draw_commit(*, round_: Round, now: dt.datetime | None = None) -> Draw:
         entries = [lottery.Entry(entry_id=r.entry_id, district=r.district_id,
                                  prefs=_prefs(r, outlets_by_district), weight=r.weight) for r in regs]
         quotas = {code: 0 for e in entries for code in e.prefs}
+        if campaign.apportion_by_demand and locked.total_packs is not None and entries:
+            _supply_apportion(round_=locked, entries=entries)
         quotas.update(dict(Supply.objects.filter(round=locked).values_list("outlet__code", "packs")))
         beacon_round = lottery.round_for(committed_at=now, min_gap_seconds=campaign.min_gap_seconds, beacon=beacon)
         try:
@@ -326,9 +345,3 @@ def draw_run_now(*, campaign: Campaign, now: dt.datetime | None = None) -> Draw:
     d = draw_commit(round_=round_, now=now)
     d = _synthetic_inputs(d, now)
     return draw_execute(draw=d, open_pickup_at=now, now=now)
-
-
-def supply_for_round_demand(*, round_: Round) -> Counter[str]:
-    """First-choice demand per outlet code of a round (for apportioning the next round's supply)."""
-    return Counter(Registration.objects.filter(round=round_).exclude(status=Registration.Status.WITHDRAWN)
-                   .exclude(outlet__isnull=True).values_list("outlet__code", flat=True))

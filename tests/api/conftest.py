@@ -14,6 +14,7 @@ from tests.conftest import make_id_number, make_phone
 
 BASE = "/api/v1"
 SLUG = "xiamen-masks"
+CLERK_PASSWORD = "clerk-pass-123"  # what tests/conftest.py's clerk_factory sets
 
 
 @pytest.fixture(autouse=True)
@@ -73,8 +74,8 @@ def assert_errors(response: Any, status: int, code: str, field: str | None = Non
 
 @pytest.fixture
 def token_for(client_api):
-    def issue(username: str, password: str = "clerk-pass-123") -> str:
-        response = client_api.post("/auth/token", {"username": username, "password": password})
+    def issue(username: str) -> str:
+        response = client_api.post("/auth/token", {"username": username, "password": CLERK_PASSWORD})
         assert response.status_code == 200, response.content
         return response.json()["token"]
 

@@ -32,7 +32,7 @@ def test_operator_uploads_a_list_and_sees_counts_and_error_codes_only(client, op
     body = response.content.decode()
     assert response.status_code == 200
     assert response.context["report"].added == 2
-    assert "line 4: id_number_checksum" in body
+    assert "line 4: id_number_checksum" in body.lower()
     assert bad not in body and make_id_number(seq=1) not in body
     hukou.refresh_from_db()
     assert hukou.size == 2

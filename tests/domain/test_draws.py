@@ -216,3 +216,32 @@ def test_losers_roll_over_with_more_weight_and_winners_sit_out_the_cooldown(xiam
         registration_create(campaign=c, request=registration_request(seq_of[winner.person_id]),
                             now=timezone.now())
     assert exc.value.code == "in_cooldown"
+
+
+def test_apportion_by_demand_splits_the_total_by_first_choices(xiamen):
+    c = xiamen.campaign
+    c.apportion_by_demand = True
+    c.save()
+    round_ = round_get_or_create(campaign=c, draw_date=draw_date_for(c))
+    round_.total_packs = 4
+    round_.save()
+    for i in range(1, 7):
+        registration_create(campaign=c, request=registration_request(i, outlet="XM-SM-001"))
+    for i in range(7, 9):
+        registration_create(campaign=c, request=registration_request(i, outlet="XM-SM-002"))
+    d = draw_commit(round_=round_)
+    assert _manifest(d)["quotas"] == {"XM-SM-001": 3, "XM-SM-002": 1}
+    from allot.campaigns.models import Supply
+
+    assert dict(Supply.objects.filter(round=round_).values_list("outlet__code", "packs")) == {
+        "XM-SM-001": 3, "XM-SM-002": 1}
+
+
+def test_fairness_report_of_a_published_draw(round_with_entries):
+    from allot.draws.selectors import draw_fairness
+
+    d = draw_execute(draw=_ready(round_with_entries))
+    report = draw_fairness(draw=d)
+    assert report.entrants == 9 and report.winners == 4
+    assert {r.label for r in report.by_outlet} == {"XM-SM-001", "XM-SM-002"}
+    assert sum(b.entrants for b in report.buckets) == 9
