@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
 from allot.campaigns.models import Campaign, Round, Supply
 from allot.core.audit import log_action
+from allot.core.types import Actor
 from allot.core.errors import Conflict
 from allot.places.models import Outlet
 
@@ -41,7 +41,7 @@ def round_for_registration(*, campaign: Campaign, now: dt.datetime) -> Round:
     raise Conflict(_("No open round to register for; please try again later."), code="round_closed")
 
 
-def supply_set(*, round_: Round, outlet: Outlet, packs: int, actor: AbstractBaseUser | None = None) -> Supply:
+def supply_set(*, round_: Round, outlet: Outlet, packs: int, actor: Actor = None) -> Supply:
     """Release (or correct) an outlet's supply for a round. Refused once the round's entries are frozen."""
     with transaction.atomic():
         locked = Round.objects.select_for_update().get(pk=round_.pk)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
 from django.db import models
 
 from allot.core.models import AuditLog
+from allot.core.types import Actor
 
 
-def log_action(action: str, *, obj: models.Model | None = None, actor: AbstractBaseUser | AnonymousUser | None = None,
+def log_action(action: str, *, obj: models.Model | None = None, actor: Actor = None,
                actor_label: str = "", data: dict[str, Any] | None = None) -> AuditLog:
-    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    user: Any = actor if actor is not None and actor.is_authenticated else None
     label = actor_label or (user.get_username() if user is not None else "system")
     return AuditLog.objects.create(
         action=action,

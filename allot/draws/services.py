@@ -18,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -29,6 +28,7 @@ from allot.campaigns import selectors as campaign_selectors
 from allot.campaigns.models import Campaign, Round, Supply
 from allot.campaigns.services import round_get_or_create
 from allot.core.audit import log_action
+from allot.core.types import Actor
 from allot.core.codes import random_code
 from allot.core.errors import Conflict, DomainError
 from allot.draws.models import Draw, DrawFile
@@ -157,7 +157,7 @@ def draw_commit(*, round_: Round, now: dt.datetime | None = None) -> Draw:
     return draw
 
 
-def draw_notary_digits_submit(*, draw: Draw, digits: str, actor: AbstractBaseUser | None,
+def draw_notary_digits_submit(*, draw: Draw, digits: str, actor: Actor,
                               source: str = "notary", now: dt.datetime | None = None) -> Draw:
     """Record the digits the notary drew on camera. Only before the committed beacon round exists."""
     now = now or timezone.now()
@@ -176,14 +176,14 @@ def draw_notary_digits_submit(*, draw: Draw, digits: str, actor: AbstractBaseUse
             raise Conflict(_("Too late: the beacon round has already been produced. Digits must be drawn before "
                              "it exists."), code="notary_digits_late")
         d.notary_digits, d.notary_source, d.notary_entered_at = digits, source, now
-        d.notary = actor if actor is not None and actor.is_authenticated else None
+        d.notary_id = actor.pk if actor is not None and actor.is_authenticated else None
         d.save(update_fields=["notary_digits", "notary_source", "notary_entered_at", "notary"])
         log_action("allot.draw.notary_digits", obj=d, actor=actor, actor_label=source,
                    data={"digits": digits, "source": source})
     return d
 
 
-def draw_beacon_submit(*, draw: Draw, round_no: int, signature_hex: str, actor: AbstractBaseUser | None,
+def draw_beacon_submit(*, draw: Draw, round_no: int, signature_hex: str, actor: Actor,
                        randomness_hex: str = "", now: dt.datetime | None = None) -> Draw:
     """Record the beacon round's signature (pasted from any drand relay, or fetched). ``randomness`` must be
     sha256(signature)."""

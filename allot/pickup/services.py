@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from allot.core.audit import log_action
+from allot.core.types import Actor
 from allot.core.codes import normalize_code, random_code
 from allot.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from allot.pickup.models import PickupCode
@@ -42,7 +42,7 @@ def _tz_text(moment: dt.datetime, registration: Registration) -> str:
     return moment.astimezone(registration.campaign.tz).strftime("%Y-%m-%d %H:%M")
 
 
-def pickup_redeem(*, code: str, clerk: AbstractBaseUser, nonce: str = "", now: dt.datetime | None = None) -> PickupCode:
+def pickup_redeem(*, code: str, clerk: Actor, nonce: str = "", now: dt.datetime | None = None) -> PickupCode:
     """Redeem a code at the clerk's outlet. Exactly one redemption succeeds even under concurrency: the
     conditional UPDATE is the guard. A retry carrying the same ``nonce`` returns the earlier success."""
     now = now or timezone.now()
@@ -73,7 +73,7 @@ def pickup_redeem(*, code: str, clerk: AbstractBaseUser, nonce: str = "", now: d
                        code="expired", field="code")
     with transaction.atomic():
         won = PickupCode.objects.filter(pk=pc.pk, redeemed_at__isnull=True).update(
-            redeemed_at=now, redeemed_by=clerk, redeem_nonce=nonce[:64])
+            redeemed_at=now, redeemed_by_id=clerk.pk, redeem_nonce=nonce[:64])
         if not won:
             pc.refresh_from_db()
             if nonce and pc.redeem_nonce == nonce:
