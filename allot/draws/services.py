@@ -28,9 +28,9 @@ from allot.campaigns import selectors as campaign_selectors
 from allot.campaigns.models import Campaign, Round, Supply
 from allot.campaigns.services import round_get_or_create
 from allot.core.audit import log_action
-from allot.core.types import Actor
 from allot.core.codes import random_code
 from allot.core.errors import Conflict, DomainError
+from allot.core.types import Actor
 from allot.draws.models import Draw, DrawFile
 from allot.pickup.models import PickupCode
 from allot.pickup.services import CODE_LENGTH

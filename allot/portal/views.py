@@ -23,9 +23,10 @@ from allot.campaigns import selectors as campaign_selectors
 from allot.campaigns.models import Campaign
 from allot.core.codes import group
 from allot.core.errors import DomainError
+from allot.draws import selectors as draw_pages
+from allot.draws.models import Draw
 from allot.places.models import Division
 from allot.places.selectors import districts_of, outlets_of_district
-from allot.portal import draw_pages
 from allot.portal.forms import RegistrationForm, StatusLookupForm
 from allot.registrations import selectors as registration_selectors
 from allot.registrations.models import Registration
@@ -228,9 +229,9 @@ def status_view(request: HttpRequest, slug: str) -> HttpResponse:
         "s": s,
         "number_grouped": group(s.number),
         "qr_svg": _qr_svg(s.pickup_code) if s.pickup_code and s.redeemed_at is None else "",
-        "can_withdraw": s.status == Registration.Status.REGISTERED and reg.round.state == "open",
+        "can_withdraw": s.can_withdraw,
         "draw": draw,
-        "proof_url": reverse("portal:draw_proof", args=[draw.draw_id, reg.entry_id]) if in_draw and draw else "",
+        "proof_url": reverse("portal:draw_proof", args=[draw.draw_id, s.entry_id]) if in_draw and draw else "",
         "rolled_to_grouped": group(s.rolled_over_to_number) if s.rolled_over_to_number else "",
     })
 
@@ -266,7 +267,7 @@ def draw_detail(request: HttpRequest, draw_id: str) -> HttpResponse:
         raise Http404
     return _render(request, draw.round.campaign, "portal/draw_detail.html", {
         "draw": draw, "files": draw_pages.draw_file_rows(draw=draw),
-        "published": draw.state == "published"})
+        "published": draw.state == Draw.State.PUBLISHED})
 
 
 @require_GET

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from allot.campaigns.models import Round
 from allot.campaigns.selectors import draw_moment
 from allot.core.codes import group
 from allot.registrations.models import Registration
@@ -15,6 +16,7 @@ class RegistrationStatus:
     """Everything a resident may see about their own registration (masked personal data only)."""
 
     number: str
+    entry_id: str                # the random id in the published draw (for the inclusion proof)
     campaign_slug: str
     campaign_name: str
     status: str                  # registered | won | lost | excluded | withdrawn
@@ -31,6 +33,7 @@ class RegistrationStatus:
     draw_at: dt.datetime
     weight: int
     created_at: dt.datetime
+    can_withdraw: bool
     # when won
     pickup_code: str | None = None
     pickup_code_grouped: str | None = None
@@ -53,12 +56,14 @@ def registration_status(*, registration: Registration) -> RegistrationStatus:
     rolled = getattr(r, "rolled_to", None)
     draw = getattr(round_, "draw", None)
     return RegistrationStatus(
-        number=r.number, campaign_slug=r.campaign.slug, campaign_name=r.campaign.name, status=r.status,
+        number=r.number, entry_id=r.entry_id, campaign_slug=r.campaign.slug, campaign_name=r.campaign.name,
+        status=r.status,
         status_label=str(r.get_status_display()), name_masked=r.person.name_masked, id_masked=r.person.id_masked,
         phone_masked=r.person.phone_masked, district_code=r.district_id, district_name=r.district.name,
         outlet_code=r.outlet.code if r.outlet else None, outlet_name=r.outlet.name if r.outlet else None,
         accept_any=r.accept_any, draw_date=round_.draw_date, draw_at=draw_moment(round_), weight=r.weight,
         created_at=r.created_at,
+        can_withdraw=r.status == Registration.Status.REGISTERED and round_.state == Round.State.OPEN,
         pickup_code=pc.code if pc else None, pickup_code_grouped=group(pc.code) if pc else None,
         pickup_outlet_code=pc.outlet.code if pc else None, pickup_outlet_name=pc.outlet.name if pc else None,
         pickup_outlet_address=pc.outlet.address if pc else None,

@@ -19,3 +19,7 @@ STORAGES = {
 if env.bool("ALLOT_TEST_ON_POSTGRES", default=False):  # noqa: F405
     DATABASES = {"default": env.db_url_config(  # noqa: F405
         env.str("ALLOT_TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test"))}  # noqa: F405
+
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
+os.makedirs(str(STATIC_ROOT), exist_ok=True)  # noqa: F405
