@@ -105,7 +105,7 @@ class SupplyAdmin(admin.ModelAdmin):
         """Every write goes through ``supply_set`` (refused once the round is frozen)."""
         try:
             saved = services.supply_set(round_=obj.round, outlet=obj.outlet, packs=obj.packs,
-                                        actor=request.user)  # type: ignore[arg-type]
+                                        actor=request.user)
         except DomainError as exc:
             raise ServiceRefused(exc) from exc
         obj.pk, obj.allocated = saved.pk, saved.allocated

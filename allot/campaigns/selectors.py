@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from allot.campaigns.models import Campaign, Round, Supply
+from allot.places.models import Division
 
 
 def campaigns_active() -> QuerySet[Campaign]:
@@ -129,3 +130,50 @@ def outlets_with_stock(*, campaign: Campaign, district_code: str, round_: Round 
     if lat is not None and lng is not None:
         rows.sort(key=lambda r: (r.distance_m or 0, r.code))
     return rows
+
+
+def campaign_public(*, slug: str) -> Campaign:
+    """A campaign residents may see (active or ended, never a draft); NotFound ``campaign_not_found``."""
+    from django.utils.translation import gettext_lazy as _
+
+    from allot.core.errors import NotFound
+
+    campaign = Campaign.objects.exclude(status=Campaign.Status.DRAFT).select_related("city").filter(slug=slug).first()
+    if campaign is None:
+        raise NotFound(_("There is no such campaign."), code="campaign_not_found", field="slug")
+    return campaign
+
+
+@dataclass(frozen=True)
+class Today:
+    """The round a registration made now goes to, and its numbers so far."""
+
+    draw_date: dt.date
+    draw_at: dt.datetime
+    registered: int
+    packs: int
+    units: int
+    in_maintenance: bool
+
+
+def campaign_today(*, campaign: Campaign, now: dt.datetime | None = None) -> Today:
+    round_ = round_current(campaign, now)
+    numbers = round_numbers(round_=round_)
+    day = round_.draw_date if round_ is not None else draw_date_for(campaign, now)
+    return Today(draw_date=day, draw_at=at_local(campaign, day, campaign.draw_time),
+                 registered=numbers.registered, packs=numbers.packs, units=numbers.packs * campaign.units_per_winner,
+                 in_maintenance=in_maintenance(campaign, now))
+
+
+def campaign_district(*, campaign: Campaign, code: str) -> Division:
+    """A district of the campaign's city; NotFound ``district_not_found``."""
+    from django.utils.translation import gettext_lazy as _
+
+    from allot.core.errors import NotFound
+    from allot.places.selectors import districts_of
+
+    district = districts_of(city_code=campaign.city_id).filter(code=code).first()
+    if district is None:
+        raise NotFound(_("This district is not part of the campaign's city."), code="district_not_found",
+                       field="code")
+    return district

@@ -9,8 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from allot.campaigns.models import Campaign, Round, Supply
 from allot.core.audit import log_action
-from allot.core.types import Actor
 from allot.core.errors import Conflict
+from allot.core.types import Actor
 from allot.places.models import Outlet
 
 

@@ -22,8 +22,7 @@ class ReadOnly(admin.ModelAdmin):
 
 class DrawFileInline(admin.TabularInline):
     model = DrawFile
-    fields = ["name", "sha256", "size"]
-    readonly_fields = fields
+    fields = readonly_fields = ("name", "sha256", "size")
     extra = 0
     can_delete = False
 
@@ -45,11 +44,11 @@ class DrawAdmin(ReadOnly):
     list_filter = ["state", "beacon_kind", "round__campaign"]
     search_fields = ["draw_id"]
     list_select_related = ["round__campaign"]
-    readonly_fields = ["round", "draw_id", "state", "committed_at", "entries", "merkle_root", "manifest_hash",
-                       "beacon_kind", "beacon_round", "beacon_time", "notary_digits", "notary_source",
-                       "notary_entered_at", "notary", "beacon_signature", "randomness", "seed", "winners",
-                       "leftover", "published_at", "verified_at", "verify_summary"]
-    fields = readonly_fields
+    fields = readonly_fields = (
+        "round", "draw_id", "state", "committed_at", "entries", "merkle_root", "manifest_hash", "beacon_kind",
+        "beacon_round", "beacon_time", "notary_digits", "notary_source", "notary_entered_at", "notary",
+        "beacon_signature", "randomness", "seed", "winners", "leftover", "published_at", "verified_at",
+        "verify_summary")
     inlines = [DrawFileInline]
 
 
@@ -59,5 +58,4 @@ class DrawFileAdmin(ReadOnly):
     list_filter = ["name"]
     search_fields = ["draw__draw_id"]
     list_select_related = ["draw"]
-    fields = ["draw", "name", "sha256"]
-    readonly_fields = fields
+    fields = readonly_fields = ("draw", "name", "sha256")

@@ -9,7 +9,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.db.models.functions import Length
 
 from allot import lottery
@@ -28,9 +28,14 @@ BUNDLE_FILES: tuple[str, ...] = ("manifest.json", "entries.jsonl", "reveal.json"
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
 
-def draws_public() -> QuerySet[Draw]:
-    """Committed and published draws, newest first, with their campaign (one query)."""
-    return Draw.objects.select_related("round__campaign").order_by("-committed_at", "-pk")
+def draws_public(*, campaign_slug: str | None = None) -> QuerySet[Draw]:
+    """Committed and published draws, newest first, with their campaign and file names/hashes (not bytes)."""
+    qs = (Draw.objects.select_related("round__campaign")
+          .prefetch_related(Prefetch("files", queryset=DrawFile.objects.defer("content")))
+          .order_by("-committed_at", "-pk"))
+    if campaign_slug:
+        qs = qs.filter(round__campaign__slug=campaign_slug)
+    return qs
 
 
 def draw_public(*, draw_id: str) -> Draw | None:
@@ -53,6 +58,8 @@ def draw_file_rows(*, draw: Draw) -> list[FileRow]:
 
 
 def draw_file_get(*, draw_id: str, name: str) -> DrawFile | None:
+    if name not in CONTENT_TYPES:
+        return None
     return DrawFile.objects.filter(draw__draw_id=draw_id, name=name).first()
 
 

@@ -10,7 +10,7 @@ import segno
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from allot.campaigns import selectors as campaign_selectors
 from allot.campaigns.models import Campaign
 from allot.core.codes import group
-from allot.core.errors import DomainError
+from allot.core.errors import DomainError, NotFound
 from allot.draws import selectors as draw_pages
 from allot.draws.models import Draw
 from allot.places.models import Division
@@ -44,9 +44,11 @@ PUBLIC_FILE_CACHE = "public, max-age=300"
 # --- helpers --------------------------------------------------------------------------------------------
 
 def _campaign(slug: str) -> Campaign:
-    """A public (non-draft) campaign by slug, or 404. Candidate for ``campaigns.selectors``."""
-    qs = Campaign.objects.select_related("city").exclude(status=Campaign.Status.DRAFT)
-    return get_object_or_404(qs, slug=slug)
+    """A public (non-draft) campaign by slug, or 404."""
+    try:
+        return campaign_selectors.campaign_public(slug=slug)
+    except NotFound:
+        raise Http404(slug) from None
 
 
 def _district(campaign: Campaign, code: str) -> Division | None:

@@ -142,3 +142,20 @@ def test_outlets_with_a_latitude_out_of_range_is_invalid(xiamen, client_api):
 def test_outlets_with_a_latitude_that_is_not_a_number_is_invalid(xiamen, client_api):
     assert_errors(client_api.get(f"/campaigns/{SLUG}/districts/350203/outlets?lat=north&lng=118"), 400,
                   "invalid", field="lat")
+
+
+def test_after_a_draw_now_the_detail_shows_the_next_open_draw(drawn, client_api):
+    body = client_api.get(f"/campaigns/{SLUG}").json()
+
+    assert body["today"]["draw_date"] == (drawn.draw.round.draw_date + dt.timedelta(days=1)).isoformat()
+    assert body["today"]["registered"] == 2  # the two losers rolled over
+
+
+def test_campaign_list_query_count_does_not_grow_with_campaigns(xiamen, client_api, django_assert_max_num_queries):
+    for i in range(5):
+        c = Campaign.objects.create(slug=f"c{i}", name=f"活动{i}", good="口罩", city=xiamen.campaign.city,
+                                    status=Campaign.Status.ACTIVE, starts_on=dt.date(2020, 1, 1))
+        c.eligibility_lists.add(EligibilityList.objects.create(code=f"l{i}", name=f"名单{i}"))
+
+    with django_assert_max_num_queries(3):
+        assert len(client_api.get("/campaigns").json()) == 6

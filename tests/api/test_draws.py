@@ -72,8 +72,9 @@ def test_draw_detail_of_an_unknown_draw_is_draw_not_found(db, client_api):
 
 def test_every_listed_file_is_served_byte_for_byte_with_its_content_type(drawn, client_api):
     listed = client_api.get(f"/draws/{drawn.draw.draw_id}").json()["files"]
-    expected = {"manifest.json": "application/json", "entries.jsonl": "application/x-ndjson",
-                "reveal.json": "application/json", "results.csv": "text/csv; charset=utf-8"}
+    expected = {"manifest.json": "application/json; charset=utf-8",
+                "entries.jsonl": "application/x-ndjson; charset=utf-8",
+                "reveal.json": "application/json; charset=utf-8", "results.csv": "text/csv; charset=utf-8"}
 
     for f in listed:
         response = client_api.client.get(f["url"])
@@ -96,3 +97,10 @@ def test_reveal_of_a_draw_that_is_only_committed_is_file_not_found(drawn, client
 
 def test_file_of_an_unknown_draw_is_draw_not_found(db, client_api):
     assert_errors(client_api.get("/draws/nope/files/manifest.json"), 404, "draw_not_found")
+
+
+def test_draw_list_query_count_does_not_grow_with_draws(drawn, client_api, django_assert_max_num_queries):
+    _committed_next_round(drawn)
+
+    with django_assert_max_num_queries(4):
+        assert len(client_api.get("/draws").json()["items"]) == 2

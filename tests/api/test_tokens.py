@@ -67,6 +67,16 @@ def test_password_guessing_is_throttled(xiamen, clerk_factory, client_api):
     assert_errors(client_api.post(URL, {"username": "clerk", "password": "clerk-pass-123"}), 429, "throttled")
 
 
+def test_throttle_is_not_dodged_by_a_forged_forwarded_for_header(xiamen, clerk_factory, client_api):
+    clerk_factory(xiamen.outlets[0])
+    for i in range(10):
+        client_api.post(URL, {"username": "clerk", "password": "guess"}, **{"X-Forwarded-For": f"10.0.0.{i}"})
+
+    response = client_api.post(URL, {"username": "clerk", "password": "guess"}, **{"X-Forwarded-For": "10.0.1.1"})
+
+    assert_errors(response, 429, "throttled")
+
+
 def test_token_stops_working_when_the_password_changes(xiamen, clerk_factory, token_for):
     user = clerk_factory(xiamen.outlets[0])
     token = token_for("clerk")

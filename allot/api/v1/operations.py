@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Header, Query, Router, Status
@@ -48,15 +49,30 @@ from .schemas import (
 IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key", max_length=64, description=(
     "A client-chosen key (at most 64 characters) that makes a retry safe: the same key and body return "
     "the first response for 24 hours."))
-# Brute-force brakes for the two operations that check a secret; keyed by client address (set
-# NINJA_NUM_PROXIES behind a reverse proxy so the address is the resident's, not the proxy's).
 
 
-class LoginThrottle(AnonRateThrottle):
+class _ClientAddressThrottle(AnonRateThrottle):
+    """Keyed by the client address. ninja trusts any X-Forwarded-For unless NINJA_NUM_PROXIES is set, which
+    would let a client pick a fresh address per request; without the setting we use REMOTE_ADDR only. Behind a
+    reverse proxy, set NINJA_NUM_PROXIES to the number of proxies."""
+
+    def get_ident(self, request: HttpRequest) -> str | None:
+        from ninja.conf import settings as ninja_settings
+
+        if ninja_settings.NUM_PROXIES is None:
+            return request.META.get("REMOTE_ADDR")
+        return super().get_ident(request)
+
+
+class LoginThrottle(_ClientAddressThrottle):
+    """Brute-force brake on staff passwords."""
+
     scope = "allot_api_login"
 
 
-class LookupThrottle(AnonRateThrottle):
+class LookupThrottle(_ClientAddressThrottle):
+    """Brute-force brake on guessing the ID number that goes with a registration number."""
+
     scope = "allot_api_lookup"
 
 
@@ -168,7 +184,8 @@ def token_issue_op(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
                          "nonce (or Idempotency-Key) returns the first success."))
 def pickup_redeem_op(request: HttpRequest, payload: RedeemIn,
                      idempotency_key: str | None = IDEMPOTENCY_KEY) -> dict[str, Any]:
-    pc = pickup_redeem(code=payload.code, clerk=request.auth, nonce=payload.nonce or idempotency_key or "")
+    clerk: AbstractBaseUser = request.auth  # type: ignore[attr-defined]  # set by StaffToken
+    pc = pickup_redeem(code=payload.code, clerk=clerk, nonce=payload.nonce or idempotency_key or "")
     return redeem_out(pc)
 
 

@@ -11,13 +11,13 @@ from ninja import Field, Schema
 from pydantic import ConfigDict
 
 from allot.campaigns.models import Campaign
-from allot.campaigns.selectors import OutletRow
+from allot.campaigns.selectors import OutletRow, Today
 from allot.draws.models import Draw
 from allot.pickup.models import PickupCode
 from allot.places.models import Division
 from allot.registrations.selectors import RegistrationStatus
 
-from .reads import BUNDLE_FILES, Today
+from .reads import BUNDLE_FILES
 
 MAX_TEXT = 200
 
