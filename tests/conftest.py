@@ -114,3 +114,26 @@ def clerk_factory(db):
         return user
 
     return make
+
+
+@pytest.fixture
+def browser():
+    """Debian's headless Chromium driven through its chromedriver (no browser download at run time)."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    chromedriver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=400,900", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--lang=zh-CN"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})  # a phone set to Chinese
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    driver.implicitly_wait(2)
+    yield driver
+    driver.quit()

@@ -61,4 +61,4 @@ def staff_account_upsert(*, username: str, role: str, outlet_code: str = "", pas
         log_action("allot.staff.account_set", obj=profile, data={
             "username": username, "role": role, "outlet": outlet.code if outlet else None,
             "campaigns": sorted(c.slug for c in campaigns), "superuser": superuser, "created": created})
-    return StaffAccount(user=user, profile=profile, password=password, created=created)  # type: ignore[arg-type]
+    return StaffAccount(user=user, profile=profile, password=password, created=created)

@@ -14,8 +14,8 @@ class AuditLogAdmin(admin.ModelAdmin):
     list_filter = ["action", "object_type"]
     search_fields = ["action", "actor_label", "object_id"]
     date_hierarchy = "created_at"
-    readonly_fields = ["created_at", "action", "actor", "actor_label", "object_type", "object_id", "data"]
-    fields = readonly_fields
+    readonly_fields = ("created_at", "action", "actor", "actor_label", "object_type", "object_id", "data")
+    fields = ("created_at", "action", "actor", "actor_label", "object_type", "object_id", "data")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

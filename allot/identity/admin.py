@@ -27,8 +27,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Person)
 class PersonAdmin(ReadOnlyAdmin):
     list_display = ["pk", "name_masked", "id_masked", "phone_masked", "created_at"]
-    fields = ["name_masked", "id_masked", "phone_masked", "created_at", "updated_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("name_masked", "id_masked", "phone_masked", "created_at", "updated_at")
     # No search: searching would mean typing ID numbers into a URL; look people up via their registration.
     show_full_result_count = False
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from allot.core.audit import log_action
-from allot.core.types import Actor
 from allot.core.errors import DomainError
+from allot.core.types import Actor
 from allot.identity import crypto, validation
 from allot.identity.models import EligibilityEntry, EligibilityList, Person
 

@@ -15,9 +15,8 @@ class PickupCodeAdmin(admin.ModelAdmin):
     list_filter = ["outlet__district", "redeemed_at"]
     search_fields = ["code", "registration__number"]
     list_select_related = ["outlet", "registration", "redeemed_by"]
-    fields = ["code", "registration", "outlet", "valid_from", "valid_until", "redeemed_at", "redeemed_by",
-              "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("code", "registration", "outlet", "valid_from", "valid_until", "redeemed_at",
+                                "redeemed_by", "created_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

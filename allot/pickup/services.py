@@ -9,9 +9,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from allot.core.audit import log_action
-from allot.core.types import Actor
 from allot.core.codes import normalize_code, random_code
 from allot.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from allot.core.types import Actor
 from allot.pickup.models import PickupCode
 from allot.registrations.models import Registration
 
@@ -47,7 +47,7 @@ def pickup_redeem(*, code: str, clerk: Actor, nonce: str = "", now: dt.datetime 
     conditional UPDATE is the guard. A retry carrying the same ``nonce`` returns the earlier success."""
     now = now or timezone.now()
     staff = getattr(clerk, "staff", None)
-    if staff is None or staff.role != "clerk" or staff.outlet_id is None:
+    if clerk is None or staff is None or staff.role != "clerk" or staff.outlet_id is None:
         raise PermissionDenied(_("Only a pharmacy clerk account can redeem pickup codes."), code="not_a_clerk")
     canonical = normalize_code(code)
     if not canonical:

@@ -16,10 +16,10 @@ class RegistrationAdmin(admin.ModelAdmin):
     list_filter = ["status", "channel", "round__campaign", "round__draw_date", "district"]
     search_fields = ["number"]
     list_select_related = ["person", "round__campaign", "district", "outlet", "allocated_outlet"]
-    fields = ["number", "status", "person_masked", "campaign", "round", "district", "outlet", "accept_any",
-              "allocated_outlet", "weight", "losses_before", "channel", "consent_version", "consent_at",
-              "rolled_from", "entry_id", "created_at", "updated_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "number", "status", "person_masked", "campaign", "round", "district", "outlet", "accept_any",
+        "allocated_outlet", "weight", "losses_before", "channel", "consent_version", "consent_at", "rolled_from",
+        "entry_id", "created_at", "updated_at")
     show_full_result_count = False
 
     @admin.display(description=_("person (masked)"))

@@ -1,0 +1,74 @@
+"""The whole Xiamen cycle in headless Chromium: a resident registers through the pages, the draw runs, the
+resident finds the pickup code, and a clerk redeems it through the clerk page (once)."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
+
+from allot.campaigns.selectors import draw_date_for
+from allot.campaigns.services import round_get_or_create, supply_set
+from allot.draws.services import draw_run_now
+from tests.conftest import make_id_number
+
+pytestmark = pytest.mark.browser
+
+
+def _submit(browser, selector: str = "main form button[type=submit]") -> None:
+    """Click and wait until the next page has replaced this one."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.CSS_SELECTOR, selector).click()
+    WebDriverWait(browser, 10).until(staleness_of(old))
+
+
+def _fill(browser, field: str, value: str) -> None:
+    el = browser.find_element(By.NAME, field)
+    el.clear()
+    el.send_keys(value)
+
+
+def test_register_draw_and_redeem_through_the_pages(transactional_db, xiamen, clerk_factory, live_server, browser):
+    c = xiamen.campaign
+    supply_set(round_=round_get_or_create(campaign=c, draw_date=draw_date_for(c)), outlet=xiamen.outlets[0], packs=5)
+    clerk_factory(xiamen.outlets[0], username="clerk1")
+    id_number = make_id_number(seq=42)
+
+    # The resident: campaign page → district → pharmacy → form.
+    browser.get(f"{live_server.url}/c/{c.slug}/")
+    browser.find_element(By.LINK_TEXT, "我要预约").click()
+    browser.find_element(By.LINK_TEXT, "思明区").click()
+    browser.find_element(By.PARTIAL_LINK_TEXT, "思明第一药房").click()
+    _fill(browser, "name", "陈阿婆")
+    _fill(browser, "id_number", id_number[:6] + " " + id_number[6:])
+    _fill(browser, "phone", "139 0000 0042")
+    browser.find_element(By.NAME, "consent").click()
+    _submit(browser)
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "预约编号" in page and id_number not in browser.page_source
+    number = browser.find_element(By.CSS_SELECTOR, ".code").text.replace("-", "")
+    assert len(number) == 10
+
+    # The draw (what the scheduler does at 09:00; the demo's "draw now").
+    draw_run_now(campaign=c)
+
+    # The resident checks the result.
+    browser.get(f"{live_server.url}/c/{c.slug}/status/")
+    _fill(browser, "number", number)
+    _fill(browser, "id_number", id_number)
+    _submit(browser)
+    code = browser.find_element(By.CSS_SELECTOR, ".status-won .code").text
+    assert browser.find_elements(By.CSS_SELECTOR, ".status-won .qr svg")
+
+    # The clerk redeems it, once.
+    browser.get(f"{live_server.url}/staff/login/")
+    _fill(browser, "username", "clerk1")
+    _fill(browser, "password", "clerk-pass-123")
+    _submit(browser)
+    browser.get(f"{live_server.url}/staff/redeem/")
+    for expected in ("ok", "already_redeemed"):
+        _fill(browser, "code", code)
+        _submit(browser, "#redeem-form button[type=submit]")
+        result = browser.find_element(By.CSS_SELECTOR, ".bo-result")
+        assert result.get_attribute("data-code") == expected, result.text
