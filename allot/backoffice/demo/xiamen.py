@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
-from allot.backoffice.accounts import staff_account_upsert
+from allot.staff.services import staff_account_upsert
 from allot.campaigns import selectors as campaign_selectors
 from allot.campaigns.models import Campaign, Round
 from allot.campaigns.services import round_get_or_create, supply_set
@@ -271,18 +271,20 @@ def load(*, seed: int = 2026, days: int = 3, registrations: int = 300, now: dt.d
     outlets = list(Outlet.objects.filter(code__startswith="XM-", district__parent_id=CITY,
                                          status=Outlet.Status.OPEN).order_by("code"))
     first_round = campaign_selectors.draw_date_for(campaign, now)
+    clerk_outlet = next(o for o in outlets if o.district_id == DISTRICTS[0].code)  # the first 思明 pharmacy
     for offset in range(days + 1):
         round_ = round_get_or_create(campaign=campaign, draw_date=first_round + dt.timedelta(days=offset))
         if round_.state != Round.State.OPEN:
             report.supply_skipped.append(round_.draw_date.isoformat())
             continue
         for outlet in outlets:
-            packs = rng.randint(20, 80)
+            # Scarce on purpose (a lottery with no losers shows nothing): 1–4 packs a pharmacy against ~5
+            # registrations each, except the demo clerk's pharmacy, stocked for the README walk-through.
+            packs = 40 if outlet.pk == clerk_outlet.pk else rng.randint(1, 4)
             supply_set(round_=round_, outlet=outlet, packs=packs)
             report.supply_packs += packs
         report.supply_rounds.append(round_.draw_date.isoformat())
 
-    clerk_outlet = next(o for o in outlets if o.district_id == DISTRICTS[0].code)  # the first 思明 pharmacy
     for username, role, password, outlet_code, superuser in (
             ("operator", "operator", "demo-operator-2026", "", True),
             ("notary", "notary", "demo-notary-2026", "", False),

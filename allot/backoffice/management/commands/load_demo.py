@@ -44,4 +44,6 @@ class Command(BaseCommand):
             out(f"  {username:<9} {password}" + (f"  ({where})" if where else ""))
         out("try it: register at /c/xiamen-masks/ as this eligible, not yet registered demo resident:")
         out(f"  name {r.demo_name}  ID number {r.demo_id}  phone {r.demo_phone}")
+        out("  (choose 思明区 → 鹭岛大药房（莲前店）: the demo clerk's pharmacy has the most stock; the others are "
+            "scarce, so the draw has losers too)")
         out(f"done in {time.monotonic() - started:.1f} s")

@@ -1,5 +1,4 @@
-"""Staff account set-up used by ``create_staff`` and the demo. Candidate for ``allot.staff.services``
-(``staff_account_upsert``) once that module exists; kept here because the back office owns account commands."""
+"""Writes for staff accounts: ``staff_account_upsert`` (used by ``create_staff`` and the demo)."""
 
 from __future__ import annotations
 
