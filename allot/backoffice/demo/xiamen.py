@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
-from allot.staff.services import staff_account_upsert
 from allot.campaigns import selectors as campaign_selectors
 from allot.campaigns.models import Campaign, Round
 from allot.campaigns.services import round_get_or_create, supply_set
@@ -33,6 +32,7 @@ from allot.places.models import Division, Outlet
 from allot.places.services import divisions_import, outlets_import_csv, places_import_csv
 from allot.registrations.models import Registration
 from allot.registrations.services import RegistrationRequest, registration_create
+from allot.staff.services import staff_account_upsert
 
 HERE = Path(__file__).resolve().parent
 PLACES_CSV = HERE / "xiamen_places_synthetic.csv"

@@ -5,10 +5,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from allot.staff.services import staff_account_upsert
 from allot.backoffice.management.commands._base import command_error
 from allot.core.errors import DomainError
 from allot.staff.models import StaffProfile
+from allot.staff.services import staff_account_upsert
 
 
 class Command(BaseCommand):
