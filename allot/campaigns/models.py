@@ -14,6 +14,16 @@ from django.utils.translation import gettext_lazy as _
 class Campaign(models.Model):
     class Mode(models.TextChoices):
         LOTTERY = "lottery", _("daily lottery (Xiamen)")
+        FIRST_COME = "first_come", _("first come, first served with a daily quota (Hangzhou)")
+
+    class Fulfilment(models.TextChoices):
+        PICKUP = "pickup", _("collect at a pharmacy")
+        DELIVERY = "delivery", _("delivered by courier")
+
+    class QuotaScope(models.TextChoices):
+        CITY = "city", _("one quota for the whole city")
+        DISTRICT = "district", _("a quota per district")
+        OUTLET = "outlet", _("a quota per outlet")
 
     class Status(models.TextChoices):
         DRAFT = "draft", _("draft")
@@ -61,6 +71,16 @@ class Campaign(models.Model):
     privacy_notice = models.TextField(blank=True)
     appeal_info = models.TextField(blank=True)
     rules_text = models.TextField(blank=True)
+    # First-come mode (Hangzhou): each day's quota opens at ``opens_at`` local time.
+    fulfilment = models.CharField(max_length=10, choices=Fulfilment.choices, default=Fulfilment.PICKUP)
+    opens_at = models.TimeField(null=True, blank=True, help_text=_("First-come mode: when each day's quota opens."))
+    quota_scope = models.CharField(max_length=10, choices=QuotaScope.choices, default=QuotaScope.CITY)
+    daily_quota = models.PositiveIntegerField(null=True, blank=True,
+                                              help_text=_("First-come mode, city-wide scope: units per day."))
+    # What the campaign collects (minimal collection: nothing else is accepted on any channel).
+    ask_health = models.BooleanField(default=False, help_text=_("Ask a health declaration (Guangzhou)."))
+    retention_days = models.PositiveIntegerField(
+        default=30, help_text=_("Personal data is deleted or anonymised this many days after the campaign ends."))
 
     class Meta:
         constraints = [
