@@ -121,3 +121,24 @@ def test_rfc3797_command_prints_positions() -> None:
         timeout=60,
     )
     assert done.stdout.split() == ["17", "7", "2", "16", "25", "23", "8", "24", "19", "13", "22"]
+
+
+def test_fairness_command_reads_a_bundle_and_flags_rigged_buckets(tmp_path: Path) -> None:
+    from allot.lottery.__main__ import main
+
+    out = tmp_path / "sim"
+    assert main(["simulate", "--entrants", "400", "--outlets", "4", "--out", str(out), "--seed", "f"]) == 0
+    results = (out / "results.csv").read_text(encoding="utf-8").splitlines()[1:]
+    rows = [r.split(",") for r in results]
+    # Buckets that sort winners first — what DV-2012's unshuffled program produced — must be flagged;
+    # buckets by entry id (independent of the draw) must not.
+    rigged = tmp_path / "rigged.csv"
+    rigged.write_text("entry_id,bucket\n" + "".join(f"{r[1]},{'day1' if r[3] else 'day2'}\n" for r in rows),
+                      encoding="utf-8")
+    fair = tmp_path / "fair.csv"
+    fair.write_text("entry_id,bucket\n" + "".join(f"{r[1]},{r[1][0] < '8'}\n" for r in rows), encoding="utf-8")
+    from allot.lottery.__main__ import _fairness
+
+    assert _fairness(str(out), str(rigged)).bucket_p_value < 1e-6
+    assert _fairness(str(out), str(fair)).bucket_p_value > 0.001
+    assert _fairness(str(out), None).entrants == 400
