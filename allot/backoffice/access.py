@@ -10,17 +10,11 @@ from django.db.models import QuerySet
 
 from allot.campaigns.models import Campaign
 from allot.staff.models import StaffProfile
+from allot.staff.selectors import campaigns_of
+from allot.staff.selectors import campaigns_operated as campaigns_operated
+from allot.staff.selectors import profile_of as profile_of
 
 Role = StaffProfile.Role
-
-
-def profile_of(user: Any) -> StaffProfile | None:
-    if not getattr(user, "is_authenticated", False):
-        return None
-    try:
-        return user.staff
-    except StaffProfile.DoesNotExist:
-        return None
 
 
 def role_of(user: Any) -> str:
@@ -43,12 +37,12 @@ def is_clerk(user: Any) -> bool:
 
 def campaigns_visible(user: Any) -> QuerySet[Campaign]:
     """Superusers see every campaign; operators and notaries the campaigns on their profile; others none."""
-    if getattr(user, "is_superuser", False):
-        return Campaign.objects.all()
+    return campaigns_of(user)
+
+
+def is_committee(user: Any) -> bool:
     profile = profile_of(user)
-    if profile is None or profile.role not in (Role.OPERATOR, Role.NOTARY):
-        return Campaign.objects.none()
-    return Campaign.objects.filter(staff=profile)
+    return profile is not None and profile.role == Role.COMMITTEE and profile.committee_id is not None
 
 
 def require(allowed: bool) -> None:

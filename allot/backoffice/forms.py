@@ -6,10 +6,14 @@ import secrets
 from typing import Any
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from allot.campaigns.models import Campaign
 from allot.identity.models import EligibilityList
+from allot.staff.services import login_locked_until
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
 
@@ -83,3 +87,50 @@ class PlacesImportForm(forms.Form):
     file = forms.FileField(label=_("CSV file"))
 
     clean_file = EligibilityUploadForm.clean_file
+
+
+class StaffLoginForm(AuthenticationForm):
+    """Django's login form, plus the lockout message: after too many wrong passwords the username is locked for
+    a while (the message is the same whether or not the account exists)."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "locked": _("Too many failed attempts. Try again after %(until)s."),
+    }
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            until = login_locked_until(username=self.cleaned_data.get("username") or "")
+            if until is not None:
+                raise forms.ValidationError(
+                    self.error_messages["locked"], code="locked",
+                    params={"until": timezone.localtime(until).strftime("%H:%M:%S")}) from None
+            raise
+
+
+class OtpTokenForm(forms.Form):
+    token = forms.CharField(
+        label=_("6-digit code from your authenticator app"), min_length=6, max_length=8,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "autofocus": True}))
+
+
+class RegistrationFindForm(forms.Form):
+    number = forms.CharField(label=_("Registration number"), max_length=20,
+                             widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}))
+
+
+class PurposeForm(forms.Form):
+    purpose = forms.CharField(
+        label=_("Purpose (recorded in the access log)"), min_length=10, max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ExportRequestForm(PurposeForm):
+    campaign = forms.ModelChoiceField(queryset=Campaign.objects.none(), label=_("Campaign"))
+    field_order = ["campaign", "purpose"]
+
+    def __init__(self, *args: Any, campaigns: QuerySet[Campaign], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].queryset = campaigns  # type: ignore[attr-defined]

@@ -2,20 +2,48 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import segno
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from allot.backoffice import access, selectors
-from allot.backoffice.forms import BeaconForm, EligibilityUploadForm, NotaryDigitsForm, RedeemForm, new_nonce
+from allot.backoffice.forms import (
+    BeaconForm,
+    EligibilityUploadForm,
+    ExportRequestForm,
+    NotaryDigitsForm,
+    OtpTokenForm,
+    PurposeForm,
+    RedeemForm,
+    RegistrationFindForm,
+    StaffLoginForm,
+    new_nonce,
+)
 from allot.core.errors import DomainError
 from allot.draws import services as draw_services
 from allot.draws.models import Draw
 from allot.identity.services import eligibility_import_csv
 from allot.pickup.services import pickup_redeem
+from allot.privacy import selectors as privacy_selectors
+from allot.privacy import services as privacy_services
+from allot.staff import services as staff_services
+from allot.staff.selectors import needs_second_factor
+
+T = TypeVar("T")
 
 
 def _error_text(exc: DomainError) -> str:
@@ -31,6 +59,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_draws": access.is_operator(user) or access.is_notary(user),
         "can_upload": access.is_operator(user),
         "can_admin": user.is_staff,
+        "can_reveal": access.is_operator(user),
     })
 
 
@@ -191,3 +220,154 @@ def eligibility_upload(request: HttpRequest) -> HttpResponse:
                 "report": report, "target": target})
     return render(request, "backoffice/eligibility_upload.html", {"form": form, "report": report},
                   status=status)
+
+
+# --- login and the second factor ------------------------------------------------------------------------
+
+class StaffLoginView(auth_views.LoginView):
+    template_name = "backoffice/login.html"
+    redirect_authenticated_user = True
+    authentication_form = StaffLoginForm
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return reverse("backoffice:home")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def otp(request: HttpRequest) -> HttpResponse:
+    """Enter the TOTP code (operators, notaries, superusers); at the first login, enrol an authenticator app."""
+    user: Any = request.user
+    next_url = _safe_next(request)
+    if not needs_second_factor(user) or user.is_verified():
+        return redirect(next_url)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+    enrolling = device is None
+    if device is None:
+        device = staff_services.totp_device_for_enrolment(user=user)
+    form = OtpTokenForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        if staff_services.totp_verify(user=user, device=device, token=form.cleaned_data["token"]):
+            otp_login(request, device)
+            return redirect(next_url)
+        form.add_error("token", _("Wrong or expired code. Wait for the next code and try again."))
+        status = 400
+    context: dict[str, object] = {"form": form, "enrolling": enrolling, "next": next_url}
+    if enrolling:
+        context["secret"] = base64.b32encode(device.bin_key).decode("ascii")
+        context["qr_svg"] = mark_safe(segno.make(device.config_url, error="m").svg_inline(scale=4))
+    return render(request, "backoffice/otp.html", context, status=status)
+
+
+# --- operator: reveal with reason, exports with a second approver ---------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def registration_find(request: HttpRequest) -> HttpResponse:
+    access.require(access.is_operator(request.user))
+    form = RegistrationFindForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            reg = privacy_selectors.registration_in_scope_find(user=request.user, number=form.cleaned_data["number"])
+        except DomainError:
+            form.add_error("number", _("No registration with this number in your campaigns."))
+            status = 404
+        else:
+            return redirect("backoffice:registration", pk=reg.pk)
+    return render(request, "backoffice/registration_find.html", {"form": form}, status=status)
+
+
+@login_required
+def registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    access.require(access.is_operator(request.user))
+    reg = _in_scope_or_404(privacy_selectors.registration_in_scope_get, user=request.user, pk=pk)
+    return render(request, "backoffice/registration.html", {"reg": reg, "form": PurposeForm()})
+
+
+@login_required
+@require_POST
+def registration_reveal(request: HttpRequest, pk: int) -> HttpResponse:
+    access.require(access.is_operator(request.user))
+    reg = _in_scope_or_404(privacy_selectors.registration_in_scope_get, user=request.user, pk=pk)
+    form = PurposeForm(request.POST)
+    revealed = None
+    status = 200
+    if form.is_valid():
+        try:
+            revealed = privacy_services.person_reveal(actor=request.user, registration_pk=reg.pk,
+                                                      purpose=form.cleaned_data["purpose"])
+        except DomainError as exc:
+            form.add_error("purpose" if exc.field == "purpose" else None, _error_text(exc))
+            status = exc.status
+    else:
+        status = 400
+    return render(request, "backoffice/registration.html", {"reg": reg, "form": form, "revealed": revealed},
+                  status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def export_list(request: HttpRequest) -> HttpResponse:
+    access.require(access.is_operator(request.user))
+    campaigns = access.campaigns_operated(request.user).order_by("slug")
+    form = ExportRequestForm(request.POST or None, campaigns=campaigns)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                privacy_services.export_request(actor=request.user, campaign=form.cleaned_data["campaign"],
+                                                purpose=form.cleaned_data["purpose"])
+            except DomainError as exc:
+                form.add_error(None, _error_text(exc))
+                status = exc.status
+            else:
+                messages.success(request, _("Export requested. A second operator of the campaign must approve it."))
+                return redirect("backoffice:exports")
+        else:
+            status = 400
+    return render(request, "backoffice/exports.html", {
+        "form": form, "exports": privacy_selectors.exports_in_scope(user=request.user)[:50],
+        "access_log": privacy_selectors.access_log_for(user=request.user)}, status=status)
+
+
+@login_required
+@require_POST
+def export_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    access.require(access.is_operator(request.user))
+    _in_scope_or_404(privacy_selectors.export_in_scope_get, user=request.user, pk=pk)
+    try:
+        privacy_services.export_approve(actor=request.user, export_pk=pk)
+    except DomainError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, _("Export approved."))
+    return redirect("backoffice:exports")
+
+
+@login_required
+@require_POST
+def export_download(request: HttpRequest, pk: int) -> HttpResponse:
+    access.require(access.is_operator(request.user))
+    _in_scope_or_404(privacy_selectors.export_in_scope_get, user=request.user, pk=pk)
+    try:
+        filename, text = privacy_services.export_download(actor=request.user, export_pk=pk)
+    except DomainError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("backoffice:exports")
+    response = HttpResponse(text.encode("utf-8-sig"), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _in_scope_or_404(getter: Callable[..., T], **kwargs: Any) -> T:
+    try:
+        return getter(**kwargs)
+    except DomainError as exc:
+        raise Http404 from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 
 from allot.portal import views
+from allot.portal.firstcome_views import urlpatterns as firstcome_urlpatterns
 
 app_name = "portal"
 
@@ -16,6 +17,7 @@ urlpatterns = [
     path("c/<slug:slug>/register/", views.register, name="register"),
     path("c/<slug:slug>/registered/", views.registered, name="registered"),
     path("c/<slug:slug>/status/", views.status_lookup, name="status_lookup"),
+    path("c/<slug:slug>/status/code/", views.status_code, name="status_code"),
     path("c/<slug:slug>/status/view/", views.status_view, name="status_view"),
     path("c/<slug:slug>/status/withdraw/", views.status_withdraw, name="status_withdraw"),
     path("draws/", views.draw_list, name="draw_list"),
@@ -26,3 +28,4 @@ urlpatterns = [
     re_path(r"^draws/(?P<draw_id>[-\w]+)/proof/(?P<entry_id>[0-9a-f]{32})\.json$", views.draw_proof,
             name="draw_proof"),
 ]
+urlpatterns += firstcome_urlpatterns

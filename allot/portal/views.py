@@ -4,6 +4,7 @@ renders; the rules live in the domain apps."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import segno
@@ -27,17 +28,23 @@ from allot.draws import selectors as draw_pages
 from allot.draws.models import Draw
 from allot.places.models import Division
 from allot.places.selectors import districts_of, outlets_of_district
-from allot.portal.forms import RegistrationForm, StatusLookupForm
+from allot.portal.forms import CodeForm, RegistrationForm, StatusLookupForm
 from allot.registrations import selectors as registration_selectors
 from allot.registrations.models import Registration
 from allot.registrations.services import (
+    HealthAnswers,
     RegistrationRequest,
-    registration_create,
-    registration_lookup,
+    registration_submit,
     registration_withdraw,
+    status_code_send,
+    status_code_verify,
 )
+from allot.verification.proof import challenge_create
+from allot.verification.ratelimit import Client
 
 SESSION_KEY = "portal_registration_pk"
+RECEIPT_KEY = "portal_receipt"
+CODE_KEY = "portal_code"
 PUBLIC_FILE_CACHE = "public, max-age=300"
 
 
@@ -143,6 +150,16 @@ def outlet_list(request: HttpRequest, slug: str, district_code: str) -> HttpResp
     })
 
 
+def _client(request: HttpRequest) -> Client:
+    if not request.session.session_key:
+        request.session.save()
+    return Client(ip=str(request.META.get("REMOTE_ADDR") or ""), session=request.session.session_key or "")
+
+
+def _proof_context(purpose: str) -> dict[str, Any]:
+    return {"challenge_json": json.dumps(challenge_create(purpose=purpose), separators=(",", ":"))}
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def register(request: HttpRequest, slug: str) -> HttpResponse:
@@ -154,23 +171,31 @@ def register(request: HttpRequest, slug: str) -> HttpResponse:
     outlets = list(outlets_of_district(district_code=district.code).filter(status="open")) if district else []
     choices = [(o.code, f"{o.name}（{o.address}）") for o in outlets]
     if request.method == "GET":
-        form = RegistrationForm(outlet_choices=choices, initial={
+        form = RegistrationForm(outlet_choices=choices, ask_health=campaign.ask_health, initial={
             "district": district.code if district else "", "outlet": request.GET.get("outlet", ""),
             "accept_any": request.GET.get("any") == "1"})
         return _render(request, campaign, "portal/register.html", _register_context(campaign, district, form))
-    form = RegistrationForm(request.POST, outlet_choices=choices)
+    form = RegistrationForm(request.POST, outlet_choices=choices, ask_health=campaign.ask_health)
     status = 400
     if form.is_valid():
         data = form.cleaned_data
+        health = None
+        if form.asks_health:
+            returned, return_date, symptoms = form.health_values()
+            health = HealthAnswers(returned=returned, return_date=return_date, symptoms=symptoms)
         try:
-            reg = registration_create(campaign=campaign, channel=Registration.Channel.WEB, request=RegistrationRequest(
-                name=data["name"], id_number=data["id_number"], phone=data["phone"], district=data["district"],
-                outlet=data["outlet"], accept_any=data["accept_any"], consent=data["consent"]))
+            receipt = registration_submit(
+                campaign=campaign, channel=Registration.Channel.WEB, proof=data["altcha"], client=_client(request),
+                request=RegistrationRequest(
+                    name=data["name"], id_number=data["id_number"], phone=data["phone"], district=data["district"],
+                    outlet=data["outlet"], accept_any=data["accept_any"], consent_id=data["consent_id"],
+                    consent_health=bool(data.get("consent_health")), health=health))
         except DomainError as exc:
             form.add_domain_errors(exc.errors)
             status = exc.status
         else:
-            _remember(request, reg)
+            request.session[RECEIPT_KEY] = {"campaign": campaign.pk, "phone_masked": receipt.phone_masked,
+                                            "draw_at": receipt.draw_at.isoformat()}
             return redirect("portal:registered", slug=campaign.slug)
     return _render(request, campaign, "portal/register.html", _register_context(campaign, district, form),
                    status=status)
@@ -178,39 +203,73 @@ def register(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _register_context(campaign: Campaign, district: Division | None, form: RegistrationForm) -> dict[str, Any]:
     return {"district": district, "form": form, "in_maintenance": campaign_selectors.in_maintenance(campaign),
-            "maintenance_end": _hhmm(campaign.maintenance_end, end=True)}
+            "maintenance_end": _hhmm(campaign.maintenance_end, end=True),
+            "eligibility_lists": list(campaign.eligibility_lists.values_list("name", flat=True)),
+            **_proof_context("register")}
 
 
 @never_cache
 @require_GET
 def registered(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = _campaign(slug)
-    reg = _remembered(request, campaign)
-    if reg is None:
+    receipt = request.session.get(RECEIPT_KEY)
+    if not isinstance(receipt, dict) or receipt.get("campaign") != campaign.pk:
         return redirect("portal:status_lookup", slug=campaign.slug)
-    status = registration_selectors.registration_status(registration=reg)
-    return _render(request, campaign, "portal/registered.html",
-                   {"s": status, "number_grouped": group(status.number)})
+    return _render(request, campaign, "portal/registered.html", {
+        "phone_masked": receipt["phone_masked"], "draw_at": dt.datetime.fromisoformat(receipt["draw_at"])})
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def status_lookup(request: HttpRequest, slug: str) -> HttpResponse:
+    """Step 1 of seeing one's own record: the ID number (and a proof of work) → a code to the phone on file."""
     campaign = _campaign(slug)
     if request.method == "GET":
-        return _render(request, campaign, "portal/status_lookup.html", {"form": StatusLookupForm()})
+        return _render(request, campaign, "portal/status_lookup.html",
+                       {"form": StatusLookupForm(), **_proof_context("status_code")})
     form = StatusLookupForm(request.POST)
     status = 400
     if form.is_valid():
         try:
-            reg = registration_lookup(number=form.cleaned_data["number"], id_number=form.cleaned_data["id_number"])
+            sent = status_code_send(campaign=campaign, id_number=form.cleaned_data["id_number"],
+                                    proof=form.cleaned_data["altcha"], client=_client(request))
         except DomainError as exc:
             form.add_domain_errors(exc.errors)
             status = exc.status
         else:
-            _remember(request, reg)
-            return redirect("portal:status_view", slug=reg.campaign.slug)
-    return _render(request, campaign, "portal/status_lookup.html", {"form": form}, status=status)
+            request.session[CODE_KEY] = {"campaign": campaign.pk, "token": sent.token}
+            return redirect("portal:status_code", slug=campaign.slug)
+    return _render(request, campaign, "portal/status_lookup.html",
+                   {"form": form, **_proof_context("status_code")}, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def status_code(request: HttpRequest, slug: str) -> HttpResponse:
+    """Step 2: the 6-digit code → the resident's own record in this session."""
+    campaign = _campaign(slug)
+    pending = request.session.get(CODE_KEY)
+    if not isinstance(pending, dict) or pending.get("campaign") != campaign.pk:
+        return redirect("portal:status_lookup", slug=campaign.slug)
+    if request.method == "GET":
+        return _render(request, campaign, "portal/status_code.html", {"form": CodeForm()})
+    form = CodeForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            own = status_code_verify(campaign=campaign, token=str(pending.get("token", "")),
+                                     code=form.cleaned_data["code"], client=_client(request))
+        except DomainError as exc:
+            form.add_domain_errors(exc.errors)
+            status = exc.status
+        else:
+            request.session.pop(CODE_KEY, None)
+            if own.registration is None:
+                request.session.cycle_key()
+                return _render(request, campaign, "portal/status_none.html", {})
+            _remember(request, own.registration)
+            return redirect("portal:status_view", slug=campaign.slug)
+    return _render(request, campaign, "portal/status_code.html", {"form": form}, status=status)
 
 
 def _qr_svg(code: str) -> str:

@@ -18,7 +18,8 @@ class RegistrationAdmin(admin.ModelAdmin):
     list_select_related = ["person", "round__campaign", "district", "outlet", "allocated_outlet"]
     fields = readonly_fields = (
         "number", "status", "person_masked", "campaign", "round", "district", "outlet", "accept_any",
-        "allocated_outlet", "weight", "losses_before", "channel", "consent_version", "consent_at", "rolled_from",
+        "allocated_outlet", "weight", "losses_before", "channel", "consent_version", "consent_at",
+        "consent_health_version", "consent_health_at", "rolled_from",
         "entry_id", "created_at", "updated_at")
     show_full_result_count = False
 

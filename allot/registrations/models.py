@@ -36,8 +36,13 @@ class Registration(models.Model):
     allocated_outlet = models.ForeignKey("places.Outlet", null=True, blank=True, on_delete=models.PROTECT,
                                          related_name="+")
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
-    consent_version = models.CharField(max_length=20)
-    consent_at = models.DateTimeField()
+    consent_version = models.CharField(max_length=20, help_text=_(
+        "Version of the notice the resident agreed to for their ID number (sensitive, PIPL Art. 28-29)."))
+    consent_at = models.DateTimeField(help_text=_("When the resident agreed to the use of their ID number."))
+    consent_health_version = models.CharField(max_length=20, blank=True, help_text=_(
+        "Version of the notice agreed to for the health declaration; empty when the campaign asks none."))
+    consent_health_at = models.DateTimeField(null=True, blank=True)
+    health_sealed = models.TextField(blank=True, help_text="AES-GCM ciphertext of the health declaration (JSON)")
     rolled_from = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL,
                                        related_name="rolled_to")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -51,6 +56,8 @@ class Registration(models.Model):
                                    name="registration_has_outlet_or_any"),
             models.CheckConstraint(condition=~Q(status="won") | Q(allocated_outlet__isnull=False),
                                    name="winner_has_outlet"),
+            models.CheckConstraint(condition=Q(health_sealed="") | Q(consent_health_at__isnull=False),
+                                   name="health_only_with_consent"),
         ]
         indexes = [models.Index(fields=["round", "status"])]
         verbose_name = _("registration")

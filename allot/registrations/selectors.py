@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
-from allot.campaigns.models import Round
+from allot.campaigns.models import Campaign, Round
 from allot.campaigns.selectors import draw_moment
 from allot.core.codes import group
+from allot.identity import crypto
 from allot.registrations.models import Registration
+
+HEALTH_CONTEXT = "registration.health"
+
+
+@dataclass(frozen=True)
+class ConsentRow:
+    kind: str          # id_number | health
+    version: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class HealthView:
+    returned: bool
+    return_date: dt.date | None
+    symptoms: bool
+
+
+def registration_health(*, registration: Registration) -> HealthView | None:
+    """The sealed health declaration, opened: for the resident's own record (and a lawful reveal)."""
+    if not registration.health_sealed:
+        return None
+    data = json.loads(crypto.unseal(registration.health_sealed, context=HEALTH_CONTEXT))
+    return HealthView(returned=bool(data["returned"]), symptoms=bool(data["symptoms"]),
+                      return_date=dt.date.fromisoformat(data["return_date"]) if data.get("return_date") else None)
 
 
 @dataclass(frozen=True)
@@ -47,6 +74,11 @@ class RegistrationStatus:
     rolled_over_to_number: str | None = None
     rolled_over_to_date: dt.date | None = None
     draw_id: str | None = None
+    channel: str = ""
+    channel_label: str = ""
+    consents: tuple[ConsentRow, ...] = ()
+    rolled_from_date: dt.date | None = None   # the draw this one was rolled over from (not drawn there)
+    health: HealthView | None = None
 
 
 def registration_status(*, registration: Registration) -> RegistrationStatus:
@@ -72,10 +104,23 @@ def registration_status(*, registration: Registration) -> RegistrationStatus:
         rolled_over_to_number=rolled.number if rolled else None,
         rolled_over_to_date=rolled.round.draw_date if rolled else None,
         draw_id=draw.draw_id if draw and draw.state == "published" else None,
+        channel=r.channel, channel_label=str(r.get_channel_display()),
+        consents=tuple([ConsentRow("id_number", r.consent_version, r.consent_at)]
+                       + ([ConsentRow("health", r.consent_health_version, r.consent_health_at)]
+                          if r.consent_health_at else [])),
+        health=registration_health(registration=r),
+        rolled_from_date=r.rolled_from.round.draw_date if r.rolled_from_id and r.rolled_from else None,
     )
 
 
 def registration_for_status(*, pk: int) -> Registration:
     return (Registration.objects.select_related("campaign", "round__campaign", "round__draw", "person", "district",
-                                                "outlet", "pickup__outlet", "rolled_to__round")
+                                                "outlet", "pickup__outlet", "rolled_to__round",
+                                                "rolled_from__round")
             .get(pk=pk))
+
+
+def registration_latest_of(*, campaign: Campaign, person_pk: int) -> Registration | None:
+    """A person's latest registration in a campaign (the resident's own record)."""
+    return (Registration.objects.filter(campaign=campaign, person_id=person_pk)
+            .order_by("-round__draw_date", "-created_at").first())

@@ -14,6 +14,9 @@ from allot.campaigns.selectors import rounds_due
 from allot.core.errors import DomainError
 from allot.core.locking import lease_acquire, lease_release
 from allot.draws.services import draw_advance
+from allot.firstcome.jobs import job_firstcome_days, job_undeliverable_returns
+from allot.privacy.retention import job_retention
+from allot.verification.jobs import job_sms
 
 logger = logging.getLogger("allot.worker")
 
@@ -40,7 +43,9 @@ def job_draws(now: dt.datetime) -> int:
     return done
 
 
-JOBS = [Job("draws", 10, job_draws)]
+JOBS = [Job("draws", 10, job_draws), Job("sms", 2, job_sms)]
+JOBS.append(Job("retention", 3600, job_retention))  # personal data erased after each campaign's retention
+JOBS += [Job("firstcome_days", 30, job_firstcome_days), Job("delivery_returns", 60, job_undeliverable_returns)]
 
 
 def run_due_jobs(*, holder: str, last_run: dict[str, dt.datetime], now: dt.datetime | None = None) -> list[str]:

@@ -26,28 +26,39 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "ninja",  # serves Swagger UI from static files (no CDN, no inline script: CSP)
     "allot.core",
     "allot.staff",
+    "allot.privacy",
     "allot.places",
     "allot.identity",
     "allot.campaigns",
     "allot.registrations",
     "allot.draws",
     "allot.pickup",
+    "allot.firstcome",
+    "allot.delivery",
     "allot.portal",
     "allot.backoffice",
     "allot.api",
     "allot.worker",
+    "allot.verification",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "allot.core.security.SecurityHeadersMiddleware",
+    "allot.core.admission.AdmissionMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "allot.staff.middleware.StaffSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -89,10 +100,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.bool("DATABASE_POOL", default=False):  # psycopg pool per process: threads (gthread) share connections
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 2, "max_size": env.int("DATABASE_POOL_SIZE", default=8), "timeout": 10}
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+ALLOT_ADMISSION_MAX_IN_FLIGHT = env.int("ALLOT_ADMISSION_MAX_IN_FLIGHT", default=8)  # claim requests per process
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -105,6 +121,12 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/staff/login/"
 LOGIN_REDIRECT_URL = "/staff/"
+# Staff accounts: password lockout with backoff (allot.staff.backends), TOTP for operators/notaries (django-otp),
+# idle and absolute session timeouts (allot.staff.middleware).
+AUTHENTICATION_BACKENDS = ["allot.staff.backends.LockoutModelBackend"]
+ALLOT_STAFF_IDLE_SECONDS = env.int("ALLOT_STAFF_IDLE_SECONDS", default=30 * 60)
+ALLOT_STAFF_ABSOLUTE_SECONDS = env.int("ALLOT_STAFF_ABSOLUTE_SECONDS", default=8 * 3600)
+OTP_TOTP_ISSUER = env.str("ALLOT_OTP_ISSUER", default="allot")
 
 # Time: stored in UTC, shown in the campaign's zone.
 USE_TZ = True
@@ -140,11 +162,15 @@ ALLOT_DATA_KEYS = env.str("ALLOT_DATA_KEYS")
 ALLOT_BUNDLE_ROOT = env.path("ALLOT_BUNDLE_ROOT", default=str(VAR_DIR / "bundles"))
 # A demo or test deployment may use a local, clearly marked synthetic beacon instead of drand.
 ALLOT_ALLOW_SYNTHETIC_BEACON = env.bool("ALLOT_ALLOW_SYNTHETIC_BEACON", default=False)
+# SMS: "logging" (default: no gateway, nothing sent), "console" (demo: texts printed to the worker log), or a
+# dotted path to an allot.verification.sms.SmsSender.
+ALLOT_SMS_BACKEND = env.str("ALLOT_SMS_BACKEND", default="logging")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"personal_data": {"()": "allot.core.logging.PersonalDataFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["personal_data"]}},
     "root": {"handlers": ["console"], "level": env.str("ALLOT_LOG_LEVEL", default="INFO")},
 }

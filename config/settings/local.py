@@ -3,3 +3,4 @@
 from .base import *  # noqa: F403
 
 ALLOT_ALLOW_SYNTHETIC_BEACON = env.bool("ALLOT_ALLOW_SYNTHETIC_BEACON", default=True)  # noqa: F405
+ALLOT_SMS_BACKEND = env.str("ALLOT_SMS_BACKEND", default="console")  # noqa: F405  demo: SMS to the worker log

@@ -9,6 +9,7 @@ os.environ.setdefault("ALLOT_DATA_KEYS", "t1:dGVzdC1vbmx5LWFlcy1nY20ta2V5LTMyLWJ
 from .base import *  # noqa: F403
 
 ALLOT_ALLOW_SYNTHETIC_BEACON = True
+ALLOT_ALTCHA_MAX_NUMBER = 8  # proof of work stays real but takes at most 8 hashes in tests
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from allot.api.v1 import api
+from tests.abuse.proof import solved
 from tests.conftest import make_id_number, make_phone
 
 BASE = "/api/v1"
@@ -43,8 +44,10 @@ def client_api() -> ApiClient:
 
 
 def registration_body(n: int = 1, **over: Any) -> dict[str, Any]:
+    """A valid registration body with a freshly solved proof of work."""
     body: dict[str, Any] = {"name": "张三", "id_number": make_id_number(seq=n), "phone": make_phone(n),
-                            "district": "350203", "outlet": "XM-SM-001", "accept_any": False, "consent": True}
+                            "district": "350203", "outlet": "XM-SM-001", "accept_any": False, "consent_id": True,
+                            "altcha": solved("register")}
     body.update(over)
     return body
 

@@ -1,4 +1,5 @@
-"""POST /campaigns/{slug}/registrations: 201, every error code, and Idempotency-Key."""
+"""POST /campaigns/{slug}/registrations: 202 with one answer for every outcome, every error code, minimal
+collection, and Idempotency-Key."""
 
 from __future__ import annotations
 
@@ -10,36 +11,37 @@ from allot.campaigns.models import Campaign
 from allot.identity.models import EligibilityList
 from allot.places.models import Outlet
 from allot.registrations.models import Registration
+from tests.abuse.proof import sms_texts
 from tests.api.conftest import SLUG, assert_errors, registration_body
-from tests.conftest import make_id_number
+from tests.conftest import make_id_number, make_phone
 
 URL = f"/campaigns/{SLUG}/registrations"
+RECEIVED_KEYS = {"received", "campaign", "draw_date", "draw_at", "sms_to", "detail"}
 
 
-def test_registration_is_created_with_masked_personal_data(xiamen, client_api):
+def test_registration_is_received_and_its_number_goes_by_sms(xiamen, client_api):
     # when
     response = client_api.post(URL, registration_body(1, phone="139 0000 0001"))
 
-    # then
-    assert response.status_code == 201, response.content
+    # then the response holds no number, only where the answer goes
+    assert response.status_code == 202, response.content
     body = response.json()
     reg = Registration.objects.get()
+    assert set(body) == RECEIVED_KEYS
     assert reg.channel == Registration.Channel.API
-    assert body["number"] == reg.number
+    assert reg.number not in response.content.decode()
     assert body["draw_date"] == reg.round.draw_date.isoformat()
     assert body["draw_at"] == f"{reg.round.draw_date.isoformat()}T09:00:00+08:00"
-    assert body["status"] == "registered"
-    assert body["outlet"] == {"code": "XM-SM-001", "name": "思明第一药房"}
-    assert body["accept_any"] is False
-    assert (body["name_masked"], body["id_masked"], body["phone_masked"]) == (
-        "张*", "350203********" + make_id_number(seq=1)[-4:], "139****0001")
+    assert body["sms_to"] == "139****0001"
+    assert any(reg.number in text for text in sms_texts(make_phone(1)))
 
 
 def test_registration_without_an_outlet_accepts_any_outlet_of_the_district(xiamen, client_api):
     response = client_api.post(URL, registration_body(1, outlet=None, accept_any=True))
 
-    assert response.status_code == 201, response.content
-    assert (response.json()["outlet"], response.json()["accept_any"]) == (None, True)
+    assert response.status_code == 202, response.content
+    reg = Registration.objects.get()
+    assert reg.outlet is None and reg.accept_any
 
 
 @pytest.mark.parametrize(("over", "field", "code"), [
@@ -58,7 +60,7 @@ def test_registration_without_an_outlet_accepts_any_outlet_of_the_district(xiame
     ({"district": "350102"}, "district", "district_invalid"),
     ({"outlet": "XM-HL-001"}, "outlet", "outlet_invalid"),
     ({"outlet": "", "accept_any": False}, "outlet", "outlet_required"),
-    ({"consent": False}, "consent", "consent_required"),
+    ({"consent_id": False}, "consent_id", "consent_id_required"),
 ])
 def test_invalid_field_is_rejected_with_its_code(xiamen, client_api, over, field, code):
     # when
@@ -76,10 +78,10 @@ def test_pharmacy_not_taking_part_is_outlet_closed(xiamen, client_api):
 
 
 def test_all_field_errors_are_reported_together(xiamen, client_api):
-    response = client_api.post(URL, registration_body(1, name="", phone="", consent=False))
+    response = client_api.post(URL, registration_body(1, name="", phone="", consent_id=False))
 
     body = assert_errors(response, 400, "name_required", field="name")
-    assert {e["code"] for e in body["errors"]} == {"name_required", "phone_required", "consent_required"}
+    assert {e["code"] for e in body["errors"]} == {"name_required", "phone_required", "consent_id_required"}
 
 
 def test_missing_field_is_reported_by_name(xiamen, client_api):
@@ -92,6 +94,12 @@ def test_unknown_field_is_unexpected_field(xiamen, client_api):
     assert_errors(client_api.post(URL, registration_body(1, nickname="三儿")), 400, "unexpected_field",
                   field="nickname")
     assert not Registration.objects.exists()
+
+
+def test_the_old_single_consent_field_is_unexpected_field(xiamen, client_api):
+    body = registration_body(1, consent=True)
+
+    assert_errors(client_api.post(URL, body), 400, "unexpected_field", field="consent")
 
 
 def test_field_of_the_wrong_type_is_invalid(xiamen, client_api):
@@ -107,28 +115,63 @@ def test_body_that_is_not_an_object_is_invalid_body(xiamen, client_api):
     assert_errors(client_api.post(URL, ["张三"]), 400, "invalid_body")
 
 
-def test_registering_twice_for_the_same_draw_is_already_registered(xiamen, client_api):
-    # given
-    assert client_api.post(URL, registration_body(1)).status_code == 201
+# --- health answers only when asked (issue 5 item 1) --------------------------------------------------
 
-    # when the same person registers again with another phone and outlet
-    response = client_api.post(URL, registration_body(1, phone="+8613900000099", outlet="XM-SM-002"))
+def test_health_answers_sent_to_a_campaign_that_does_not_ask_them_are_unexpected_field(xiamen, client_api):
+    response = client_api.post(URL, registration_body(1, health_returned=False, health_symptoms=False))
 
-    # then
-    assert_errors(response, 409, "already_registered", field="id_number")
+    assert_errors(response, 400, "unexpected_field", field="health")
+    assert not Registration.objects.exists()
+
+
+def test_campaign_asking_health_needs_answers_and_a_separate_consent(xiamen, client_api):
+    Campaign.objects.filter(pk=xiamen.campaign.pk).update(ask_health=True)
+
+    body = assert_errors(client_api.post(URL, registration_body(1)), 400, "consent_health_required",
+                         field="consent_health")
+
+    assert {e["code"] for e in body["errors"]} == {"health_returned_required", "health_symptoms_required",
+                                                   "consent_health_required"}
+
+
+def test_campaign_asking_health_accepts_the_declaration(xiamen, client_api):
+    Campaign.objects.filter(pk=xiamen.campaign.pk).update(ask_health=True)
+
+    response = client_api.post(URL, registration_body(1, health_returned=False, health_symptoms=False,
+                                                      consent_health=True))
+
+    assert response.status_code == 202, response.content
+    reg = Registration.objects.get()
+    assert reg.health_sealed and reg.consent_health_at is not None
+
+
+# --- proof of work ------------------------------------------------------------------------------------
+
+def test_registration_without_a_proof_of_work_is_altcha_required(xiamen, client_api):
+    assert_errors(client_api.post(URL, registration_body(1, altcha="")), 400, "altcha_required", field="altcha")
+    assert not Registration.objects.exists()
+
+
+def test_a_solved_challenge_cannot_be_used_twice(xiamen, client_api):
+    body = registration_body(1)
+    assert client_api.post(URL, body).status_code == 202
+
+    response = client_api.post(URL, {**body, "id_number": make_id_number(seq=2), "phone": make_phone(2)})
+
+    assert_errors(response, 400, "altcha_replayed", field="altcha")
     assert Registration.objects.count() == 1
 
 
-def test_resident_not_on_the_campaigns_lists_is_not_eligible(xiamen, client_api):
-    # given a campaign open only to an (empty) eligibility list
-    xiamen.campaign.eligibility_lists.add(EligibilityList.objects.create(code="xm-hukou", name="厦门户籍"))
+def test_challenge_endpoint_returns_a_signed_challenge(xiamen, client_api):
+    response = client_api.get("/registrations/challenge?purpose=status_code")
 
-    # when
-    body = assert_errors(client_api.post(URL, registration_body(1)), 403, "not_eligible", field="id_number")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["signature"] and body["parameters"]["algorithm"] == "SHA-256"
+    assert body["parameters"]["data"] == {"purpose": "status_code"}
 
-    # then the message says where to appeal
-    assert "厦门市12345热线" in body["errors"][0]["message"]
 
+# --- what is the same for everyone stays synchronous ---------------------------------------------------
 
 def test_registering_during_maintenance_is_maintenance_503(xiamen, client_api):
     # given a maintenance window around the current time in Asia/Shanghai
@@ -150,7 +193,7 @@ def test_registering_for_an_ended_campaign_is_campaign_closed(xiamen, client_api
 def test_registering_after_the_current_round_was_drawn_enters_the_next_draw(drawn, client_api):
     response = client_api.post(URL, registration_body(7))
 
-    assert response.status_code == 201
+    assert response.status_code == 202
     assert response.json()["draw_date"] == (drawn.draw.round.draw_date + dt.timedelta(days=1)).isoformat()
 
 
@@ -159,24 +202,53 @@ def test_registering_for_an_unknown_campaign_is_campaign_not_found(db, client_ap
                   "campaign_not_found")
 
 
+# --- no oracle: personal outcomes are not in the response (issue 5 item 6) ------------------------------
+
+def test_registering_twice_gets_the_same_answer_and_one_row(xiamen, client_api):
+    # given
+    first = client_api.post(URL, registration_body(1))
+
+    # when the same person registers again with another outlet
+    again = client_api.post(URL, registration_body(1, outlet="XM-SM-002"))
+
+    # then
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert first.json() == again.json()
+    assert Registration.objects.count() == 1
+
+
+def test_resident_not_on_the_campaigns_lists_gets_the_same_answer_and_an_sms_saying_where_to_appeal(
+        xiamen, client_api):
+    # given a campaign open only to an (empty) eligibility list
+    xiamen.campaign.eligibility_lists.add(EligibilityList.objects.create(code="xm-hukou", name="厦门户籍"))
+
+    # when
+    response = client_api.post(URL, registration_body(1))
+
+    # then
+    assert response.status_code == 202 and set(response.json()) == RECEIVED_KEYS
+    assert not Registration.objects.exists()
+    assert any("厦门市12345热线" in t and "厦门户籍" in t for t in sms_texts(make_phone(1)))
+
+
 # --- Idempotency-Key ----------------------------------------------------------------------------------
 
 def test_retry_with_the_same_idempotency_key_returns_the_same_body_and_one_row(xiamen, client_api):
     # given
     first = client_api.post(URL, registration_body(1), **{"Idempotency-Key": "k-1"})
-    assert first.status_code == 201
+    assert first.status_code == 202
 
-    # when the client retries (its connection dropped)
+    # when the client retries (its connection dropped), with the same proof
     retry = client_api.post(URL, registration_body(1), **{"Idempotency-Key": "k-1"})
 
     # then
-    assert retry.status_code == 201
+    assert retry.status_code == 202
     assert retry.json() == first.json()
     assert Registration.objects.count() == 1
 
 
 def test_same_idempotency_key_with_another_body_is_idempotency_key_reused(xiamen, client_api):
-    assert client_api.post(URL, registration_body(1), **{"Idempotency-Key": "k-1"}).status_code == 201
+    assert client_api.post(URL, registration_body(1), **{"Idempotency-Key": "k-1"}).status_code == 202
 
     response = client_api.post(URL, registration_body(2), **{"Idempotency-Key": "k-1"})
 
@@ -184,18 +256,13 @@ def test_same_idempotency_key_with_another_body_is_idempotency_key_reused(xiamen
     assert Registration.objects.count() == 1
 
 
-def test_retry_without_idempotency_key_is_already_registered(xiamen, client_api):
-    assert client_api.post(URL, registration_body(1)).status_code == 201
-    assert_errors(client_api.post(URL, registration_body(1)), 409, "already_registered")
-
-
 def test_failed_request_leaves_its_idempotency_key_free_for_the_corrected_retry(xiamen, client_api):
-    assert_errors(client_api.post(URL, registration_body(1, consent=False), **{"Idempotency-Key": "k-1"}), 400,
-                  "consent_required")
+    assert_errors(client_api.post(URL, registration_body(1, consent_id=False), **{"Idempotency-Key": "k-1"}), 400,
+                  "consent_id_required")
 
-    response = client_api.post(URL, registration_body(1, consent=False), **{"Idempotency-Key": "k-1"})
+    response = client_api.post(URL, registration_body(1), **{"Idempotency-Key": "k-1"})
 
-    assert_errors(response, 400, "consent_required")
+    assert response.status_code == 202
 
 
 def test_request_arriving_while_the_first_with_its_key_runs_is_idempotency_key_in_progress(xiamen, client_api):
@@ -209,7 +276,10 @@ def test_request_arriving_while_the_first_with_its_key_runs_is_idempotency_key_i
         return "N", {}
 
     # when
-    idempotent(scope=SLUG, key="k-1", body=registration_body(1), run=first)
+    from allot.api.v1.schemas import RegistrationIn
+
+    body = RegistrationIn(**registration_body(1)).model_dump(mode="json", exclude={"altcha"})
+    idempotent(scope=SLUG, key="k-1", body=body, run=first)
 
     # then
     assert_errors(seen["retry"], 409, "idempotency_key_in_progress")

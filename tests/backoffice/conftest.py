@@ -58,3 +58,11 @@ def winning_code(drawn):
     from allot.pickup.models import PickupCode
 
     return PickupCode.objects.filter(registration__round=drawn.round).order_by("pk").first()
+
+
+@pytest.fixture
+def client():
+    """Operators, notaries and superusers log in with a second factor: ``force_login`` completes it too."""
+    from tests.otp_client import OtpClient
+
+    return OtpClient()

@@ -1,5 +1,6 @@
-"""The whole Xiamen cycle in headless Chromium: a resident registers through the pages, the draw runs, the
-resident finds the pickup code, and a clerk redeems it through the clerk page (once)."""
+"""The whole Xiamen cycle in headless Chromium: a resident registers through the pages (the page solves the
+proof of work), the number arrives by SMS, the draw runs, the resident opens their record with a one-time code
+sent to their phone and finds the pickup code, and a clerk redeems it through the clerk page (once)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from allot.campaigns.selectors import draw_date_for
 from allot.campaigns.services import round_get_or_create, supply_set
 from allot.draws.services import draw_run_now
+from tests.abuse.proof import last_code, sms_texts
 from tests.conftest import make_id_number
 
 pytestmark = pytest.mark.browser
@@ -21,6 +23,11 @@ def _submit(browser, selector: str = "main form button[type=submit]") -> None:
     old = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.CSS_SELECTOR, selector).click()
     WebDriverWait(browser, 10).until(staleness_of(old))
+
+
+def _proof_solved(browser) -> None:
+    """The page's script has solved the proof-of-work challenge."""
+    WebDriverWait(browser, 20).until(lambda b: b.find_elements(By.CSS_SELECTOR, "form[data-altcha-solved]"))
 
 
 def _fill(browser, field: str, value: str) -> None:
@@ -43,21 +50,25 @@ def test_register_draw_and_redeem_through_the_pages(transactional_db, xiamen, cl
     _fill(browser, "name", "陈阿婆")
     _fill(browser, "id_number", id_number[:6] + " " + id_number[6:])
     _fill(browser, "phone", "139 0000 0042")
-    browser.find_element(By.NAME, "consent").click()
+    browser.find_element(By.NAME, "consent_id").click()
+    _proof_solved(browser)
     _submit(browser)
     page = browser.find_element(By.TAG_NAME, "main").text
-    assert "预约编号" in page and id_number not in browser.page_source
-    number = browser.find_element(By.CSS_SELECTOR, ".code").text.replace("-", "")
-    assert len(number) == 10
+    assert "我们已收到您的预约" in page and "139****0042" in page and id_number not in browser.page_source
+    number = sms_texts("139 0000 0042")[0].split("预约编号 ")[1][:10]
+    assert len(number) == 10 and number not in browser.page_source
 
     # The draw (what the scheduler does at 09:00; the demo's "draw now").
     draw_run_now(campaign=c)
 
-    # The resident checks the result.
+    # The resident checks the result: ID number → code by SMS → their record.
     browser.get(f"{live_server.url}/c/{c.slug}/status/")
-    _fill(browser, "number", number)
     _fill(browser, "id_number", id_number)
+    _proof_solved(browser)
     _submit(browser)
+    _fill(browser, "code", last_code("139 0000 0042"))
+    _submit(browser)
+    assert number[:5] in browser.find_element(By.TAG_NAME, "main").text
     code = browser.find_element(By.CSS_SELECTOR, ".status-won .code").text
     assert browser.find_elements(By.CSS_SELECTOR, ".status-won .qr svg")
 

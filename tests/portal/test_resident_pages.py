@@ -13,6 +13,7 @@ from allot.campaigns.selectors import local_now
 from allot.draws.services import draw_run_now
 from allot.registrations.models import Registration
 from allot.registrations.services import registration_create
+from tests.abuse.proof import last_code, sms_texts, solved
 from tests.conftest import make_id_number, make_phone, registration_request
 
 SLUG = "xiamen-masks"
@@ -20,7 +21,7 @@ SLUG = "xiamen-masks"
 
 def form_data(n: int = 1, **over: str) -> dict[str, str]:
     data = {"name": "张三", "id_number": make_id_number(seq=n), "phone": make_phone(n), "district": "350203",
-            "outlet": "XM-SM-001", "consent": "on"}
+            "outlet": "XM-SM-001", "consent_id": "on", "altcha": solved("register")}
     data.update(over)
     return data
 
@@ -30,7 +31,16 @@ def text(response) -> str:
 
 
 def look_up(client: Client, reg: Registration, id_number: str):
-    return client.post(f"/c/{SLUG}/status/", {"number": reg.number, "id_number": id_number}, follow=True)
+    """The resident's way to their own record: ID number → code by SMS to the phone on file → record."""
+    sent = client.post(f"/c/{SLUG}/status/", {"id_number": id_number, "altcha": solved("status_code")})
+    assert sent.status_code == 302, sent.content
+    return client.post(f"/c/{SLUG}/status/code/", {"code": last_code(_phone_of(reg))}, follow=True)
+
+
+def _phone_of(reg: Registration) -> str:
+    from allot.identity.crypto import unseal
+
+    return unseal(reg.person.phone_sealed, context="person.phone")
 
 
 # --- every page in both languages ------------------------------------------------------------------------
@@ -42,7 +52,7 @@ PAGES = [
     (f"/c/{SLUG}/d/350203/", "思明区的药店", "Pharmacies in 思明区"),
     (f"/c/{SLUG}/register/?district=350203&outlet=XM-SM-001", "个人信息使用说明",
      "How your personal information is used"),
-    (f"/c/{SLUG}/status/", "预约编号", "Registration number"),
+    (f"/c/{SLUG}/status/", "获取验证码", "Send me a code"),
     ("/draws/", "摇号公示", "Public draw records"),
 ]
 
@@ -150,9 +160,42 @@ def test_register_form_preselects_the_outlet_and_leaves_consent_unticked(stocked
     html = text(zh_client.get(f"/c/{SLUG}/register/?district=350203&outlet=XM-SM-002"))
 
     assert '<option value="XM-SM-002" selected>' in html
-    assert re.search(r'<input type="checkbox" name="consent"[^>]*>', html)
-    assert "checked" not in re.search(r'<input type="checkbox" name="consent"[^>]*>', html).group(0)
+    box = re.search(r'<input type="checkbox" name="consent_id"[^>]*>', html)
+    assert box and "checked" not in box.group(0)
     assert "说明版本 2026-1" in html
+
+
+def test_register_form_shows_purpose_recipients_and_retention_of_the_id_number(stocked, en_client):
+    stocked.campaign.retention_days = 45
+    stocked.campaign.save(update_fields=["retention_days"])
+
+    html = text(en_client.get(f"/c/{SLUG}/register/?district=350203"))
+
+    section = html[html.index('id="consent-id-h"'):html.index('name="consent_id"')]
+    for word in ("Purpose", "Recipients", "Retention", "45 days after the campaign ends"):
+        assert word in section
+    assert 'name="consent_health"' not in html and 'name="health_returned"' not in html
+
+
+def test_register_form_of_a_campaign_asking_health_has_a_separate_unticked_health_consent(stocked, en_client):
+    stocked.campaign.ask_health = True
+    stocked.campaign.save(update_fields=["ask_health"])
+
+    html = text(en_client.get(f"/c/{SLUG}/register/?district=350203"))
+
+    for name in ("health_returned", "health_return_date", "health_symptoms"):
+        assert f'name="{name}"' in html
+    box = re.search(r'<input type="checkbox" name="consent_health"[^>]*>', html)
+    assert box and "checked" not in box.group(0)
+    assert "epidemic-prevention office" in html
+
+
+def test_register_form_carries_a_challenge_and_loads_the_solver_from_a_static_file(stocked, zh_client):
+    html = text(zh_client.get(f"/c/{SLUG}/register/?district=350203"))
+
+    assert "data-altcha-challenge=" in html and 'name="altcha"' in html
+    assert "/static/allot/altcha.js" in html
+    assert "<noscript>" in html
 
 
 def test_register_form_without_district_sends_the_resident_to_choose_one(xiamen, zh_client):
@@ -162,26 +205,26 @@ def test_register_form_without_district_sends_the_resident_to_choose_one(xiamen,
     assert response["Location"] == f"/c/{SLUG}/districts/"
 
 
-def test_registering_through_the_form_creates_one_registration_and_shows_its_number(stocked, zh_client):
+def test_registering_through_the_form_creates_one_registration_and_sends_its_number_by_sms(stocked, zh_client):
     response = zh_client.post(f"/c/{SLUG}/register/", form_data(1), follow=True)
 
     reg = Registration.objects.get()
     assert response.redirect_chain == [(f"/c/{SLUG}/registered/", 302)]
     html = text(response)
-    assert f"{reg.number[:5]}-{reg.number[5:]}" in html
-    assert "预约成功" in html
-    assert "思明第一药房" in html
+    assert "我们已收到您的预约" in html
+    assert "139****0001" in html
+    assert reg.number not in html
     assert reg.channel == Registration.Channel.WEB
+    assert any(reg.number in t for t in sms_texts(make_phone(1)))
 
 
-def test_confirmation_page_shows_only_masked_personal_data_and_is_not_cached(stocked, zh_client):
+def test_confirmation_page_shows_no_personal_data_and_is_not_cached(stocked, zh_client):
     response = zh_client.post(f"/c/{SLUG}/register/", form_data(1), follow=True)
 
     html = text(response)
     assert make_id_number(seq=1) not in html
     assert make_phone(1)[3:] not in html
     assert "张三" not in html
-    assert "张*" in html
     assert "no-store" in response["Cache-Control"]
 
 
@@ -202,25 +245,64 @@ def test_bad_phone_error_is_shown_next_to_the_phone_field(stocked, zh_client):
     assert Registration.objects.count() == 0
 
 
-def test_registration_without_consent_is_refused(stocked, en_client):
+def test_registration_without_id_consent_is_refused(stocked, en_client):
     data = form_data(1)
-    del data["consent"]
+    del data["consent_id"]
 
     response = en_client.post(f"/c/{SLUG}/register/", data)
 
     assert response.status_code == 400
-    assert 'id="consent_error"' in text(response)
-    assert "tick the box to agree" in text(response)
+    assert 'id="consent_id_error"' in text(response)
+    assert "Read how your ID number is used" in text(response)
     assert Registration.objects.count() == 0
 
 
-def test_registering_twice_shows_already_registered_at_the_id_field(stocked, en_client):
-    en_client.post(f"/c/{SLUG}/register/", form_data(1))
+def test_registration_without_health_consent_is_refused_when_health_is_asked(stocked, en_client):
+    stocked.campaign.ask_health = True
+    stocked.campaign.save(update_fields=["ask_health"])
 
-    response = en_client.post(f"/c/{SLUG}/register/", form_data(1))
+    response = en_client.post(f"/c/{SLUG}/register/", form_data(1, health_returned="no", health_symptoms="no"))
 
-    assert response.status_code == 409
-    assert 'id="id_id_number_error"' in text(response)
+    assert response.status_code == 400
+    assert 'id="consent_health_error"' in text(response)
+    assert Registration.objects.count() == 0
+
+
+def test_registration_with_health_answers_and_both_consents_is_stored(stocked, en_client):
+    stocked.campaign.ask_health = True
+    stocked.campaign.save(update_fields=["ask_health"])
+
+    response = en_client.post(f"/c/{SLUG}/register/", form_data(
+        1, health_returned="no", health_symptoms="no", consent_health="on"))
+
+    assert response.status_code == 302, text(response)
+    reg = Registration.objects.get()
+    assert reg.health_sealed and reg.consent_health_at and reg.consent_at
+
+
+@pytest.mark.parametrize("extra", [{"nickname": "三儿"}, {"health_returned": "no"}, {"consent_health": "on"}])
+def test_a_post_with_a_field_the_form_does_not_show_is_refused_as_unexpected_field(stocked, en_client, extra):
+    response = en_client.post(f"/c/{SLUG}/register/", form_data(1, **extra))
+
+    assert response.status_code == 400
+    assert [e.code for e in response.context["form"].non_field_errors().as_data()] == ["unexpected_field"]
+    assert Registration.objects.count() == 0
+
+
+def test_registration_without_the_proof_of_work_is_refused(stocked, en_client):
+    response = en_client.post(f"/c/{SLUG}/register/", form_data(1, altcha=""))
+
+    assert response.status_code == 400
+    assert "I am not a robot" in text(response)
+    assert Registration.objects.count() == 0
+
+
+def test_registering_twice_looks_the_same_as_registering_once(stocked, en_client):
+    first = en_client.post(f"/c/{SLUG}/register/", form_data(1))
+
+    again = en_client.post(f"/c/{SLUG}/register/", form_data(1))
+
+    assert (first.status_code, first["Location"]) == (again.status_code, again["Location"])
     assert Registration.objects.count() == 1
 
 
@@ -282,18 +364,44 @@ def test_status_of_a_loser_shows_the_roll_over_to_the_next_draw(
     html = text(look_up(zh_client, loser, make_id_number(seq=n)))
 
     new = loser.rolled_to.number
-    assert "本次未中签" in html
+    assert "未中签，已自动参加本次摇号" in html
     assert f"{new[:5]}-{new[5:]}" in html
 
 
-def test_wrong_id_number_gives_the_not_found_message(stocked, en_client):
+def test_wrong_code_is_refused_and_the_record_stays_closed(stocked, en_client):
+    reg = registration_create(campaign=stocked.campaign, request=registration_request(1))
+    en_client.post(f"/c/{SLUG}/status/", {"id_number": make_id_number(seq=1), "altcha": solved("status_code")})
+    wrong = "000000" if last_code(make_phone(1)) != "000000" else "111111"
+
+    response = en_client.post(f"/c/{SLUG}/status/code/", {"code": wrong})
+
+    assert response.status_code == 400
+    assert "This code is not right" in text(response)
+    assert en_client.get(f"/c/{SLUG}/status/view/").status_code == 302
+    assert reg.number not in text(response)
+
+
+def test_asking_for_a_code_looks_the_same_for_an_unregistered_id_number(stocked, en_client):
+    registration_create(campaign=stocked.campaign, request=registration_request(1))
+
+    known = en_client.post(f"/c/{SLUG}/status/", {"id_number": make_id_number(seq=1),
+                                                  "altcha": solved("status_code")}, follow=True)
+    unknown = en_client.post(f"/c/{SLUG}/status/", {"id_number": make_id_number(seq=2),
+                                                    "altcha": solved("status_code")}, follow=True)
+
+    assert known.redirect_chain == unknown.redirect_chain == [(f"/c/{SLUG}/status/code/", 302)]
+    strip = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+    assert strip.sub("", text(known)) == strip.sub("", text(unknown))
+
+
+def test_status_page_shows_the_residents_own_record_with_consents(stocked, en_client):
     reg = registration_create(campaign=stocked.campaign, request=registration_request(1))
 
-    response = en_client.post(f"/c/{SLUG}/status/", {"number": reg.number, "id_number": make_id_number(seq=2)})
+    html = text(look_up(en_client, reg, make_id_number(seq=1)))
 
-    assert response.status_code == 404
-    assert "No registration matches" in text(response)
-    assert en_client.get(f"/c/{SLUG}/status/view/").status_code == 302
+    assert "What we hold about this registration" in html
+    assert "Consent: ID number" in html and "notice version 2026-1" in html
+    assert make_id_number(seq=1) not in html
 
 
 def test_status_page_without_a_looked_up_registration_asks_for_the_number(xiamen, zh_client):

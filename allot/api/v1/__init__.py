@@ -5,6 +5,8 @@ from __future__ import annotations
 from ninja import NinjaAPI
 from ninja.operation import Operation
 
+from .claims import claims
+from .couriers import couriers
 from .errors import install_error_handlers
 from .operations import campaigns, draws, registrations, staff
 
@@ -30,5 +32,7 @@ api.add_router("/campaigns", campaigns)
 api.add_router("/registrations", registrations)
 api.add_router("/", staff)
 api.add_router("/draws", draws)
+api.add_router("/", claims)
+api.add_router("/courier", couriers)
 
 __all__ = ["api"]

@@ -3,46 +3,60 @@ renders the result; errors are raised as ``DomainError`` and rendered by ``error
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Header, Query, Router, Status
 from ninja.throttling import AnonRateThrottle
 
-from allot.core.errors import FieldError, ValidationFailed
+from allot.core.errors import DomainError, FieldError, NotFound, ValidationFailed
 from allot.pickup.services import pickup_redeem
 from allot.registrations.models import Registration
-from allot.registrations.selectors import registration_for_status, registration_status
-from allot.registrations.services import RegistrationRequest, registration_create, registration_lookup
+from allot.registrations.selectors import registration_for_status, registration_latest_of, registration_status
+from allot.registrations.services import (
+    HealthAnswers,
+    RegistrationRequest,
+    registration_submit,
+    registration_withdraw,
+    status_code_send,
+    status_code_verify,
+)
+from allot.verification.proof import challenge_create
+from allot.verification.ratelimit import Client
 
 from . import reads
 from .auth import StaffToken, token_issue
 from .errors import ErrorsOut
 from .idempotency import idempotent
 from .schemas import (
+    AccessIn,
     CampaignDetailOut,
     CampaignOut,
+    ChallengeOut,
+    CodeIn,
+    CodeSentOut,
     DivisionOut,
     DrawOut,
     DrawPageOut,
-    LookupIn,
+    MyRegistrationOut,
     OutletOut,
     RedeemIn,
     RedeemOut,
-    RegistrationCreatedOut,
     RegistrationIn,
+    RegistrationReceivedOut,
     RegistrationStatusOut,
     TokenIn,
     TokenOut,
+    VerifyIn,
     campaign_detail_out,
     campaign_out,
     division_out,
     draw_out,
     outlet_out,
     redeem_out,
-    registration_created_out,
     registration_status_out,
 )
 
@@ -70,14 +84,7 @@ class LoginThrottle(_ClientAddressThrottle):
     scope = "allot_api_login"
 
 
-class LookupThrottle(_ClientAddressThrottle):
-    """Brute-force brake on guessing the ID number that goes with a registration number."""
-
-    scope = "allot_api_lookup"
-
-
 LOGIN_THROTTLE = LoginThrottle("10/m")
-LOOKUP_THROTTLE = LookupThrottle("30/m")
 
 campaigns = Router(tags=["campaigns"])
 registrations = Router(tags=["registrations"])
@@ -124,43 +131,123 @@ def district_outlets(request: HttpRequest, slug: str, code: str,
     return [outlet_out(row) for row in rows]
 
 
+def _client(request: HttpRequest) -> Client:
+    """API clients have no session: limits key on the address (loosely), the ID number and the phone."""
+    return Client(ip=str(request.META.get("REMOTE_ADDR") or ""))
+
+
+RECEIVED = _("We have received your registration. The result, with your registration number if you are "
+             "registered, is sent by SMS; if this ID number already has a phone on file, to that phone.")
+
+
 @campaigns.post("/{slug}/registrations",
-                response={201: RegistrationCreatedOut, 400: ErrorsOut, 403: ErrorsOut, 404: ErrorsOut,
-                          409: ErrorsOut, 503: ErrorsOut},
+                response={202: RegistrationReceivedOut, 400: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut,
+                          429: ErrorsOut, 503: ErrorsOut},
                 url_name="registration_create", tags=["registrations"],
-                summary="Register a resident for the next draw",
+                summary="Register a resident for the next draw (the outcome is sent by SMS)",
                 description=(
+                    "Every attempt that passes the field checks gets the same 202 body: whether the ID number "
+                    "was new, already registered, in its cooldown or not eligible is sent by SMS (to the phone "
+                    "on file, or the phone typed), never told in the response. "
                     "400: field errors (name_*, id_number_*, phone_*, district_invalid, outlet_invalid, "
-                    "outlet_closed, outlet_required, consent_required, missing, unexpected_field, invalid). "
-                    "403: not_eligible. 404: campaign_not_found. 409: already_registered, in_cooldown, "
-                    "campaign_closed, round_closed, idempotency_key_reused, idempotency_key_in_progress. "
-                    "503: maintenance."))
+                    "outlet_closed, outlet_required, consent_id_required, consent_health_required, "
+                    "health_returned_required, health_return_date_required, health_return_date_invalid, "
+                    "health_symptoms_required, missing, unexpected_field, invalid), altcha_required, "
+                    "altcha_invalid, altcha_expired, altcha_replayed. 404: campaign_not_found. "
+                    "409: campaign_closed, round_closed, idempotency_key_reused, idempotency_key_in_progress. "
+                    "429: rate_limited. 503: maintenance, rate_limit_unavailable."))
 def registration_create_op(request: HttpRequest, slug: str, payload: RegistrationIn,
                            idempotency_key: str | None = IDEMPOTENCY_KEY) -> Status:
     campaign = reads.campaign_public(slug=slug)
+    health_sent = any(v is not None for v in (payload.health_returned, payload.health_return_date,
+                                               payload.health_symptoms))
+    health = HealthAnswers(returned=payload.health_returned, symptoms=payload.health_symptoms,
+                           return_date=payload.health_return_date.isoformat() if payload.health_return_date
+                           else "") if health_sent else None
     typed = RegistrationRequest(name=payload.name, id_number=payload.id_number, phone=payload.phone,
                                 district=payload.district, outlet=payload.outlet or "",
-                                accept_any=payload.accept_any, consent=payload.consent)
+                                accept_any=payload.accept_any, consent_id=payload.consent_id,
+                                consent_health=bool(payload.consent_health), health=health)
 
     def run() -> tuple[str, dict[str, Any]]:
-        reg = registration_create(campaign=campaign, request=typed, channel=Registration.Channel.API)
-        status = registration_status(registration=registration_for_status(pk=reg.pk))
-        return reg.number, registration_created_out(status, campaign)
+        receipt = registration_submit(campaign=campaign, request=typed, proof=payload.altcha,
+                                      client=_client(request), channel=Registration.Channel.API)
+        return "", {"received": True, "campaign": receipt.campaign_slug, "draw_date": receipt.draw_date,
+                    "draw_at": receipt.draw_at.astimezone(campaign.tz), "sms_to": receipt.phone_masked,
+                    "detail": str(RECEIVED)}
 
-    return Status(201, idempotent(scope=campaign.slug, key=idempotency_key, body=payload.model_dump(), run=run))
+    body = payload.model_dump(mode="json", exclude={"altcha"})
+    return Status(202, idempotent(scope=campaign.slug, key=idempotency_key, body=body, run=run))
 
 
-# --- registrations ------------------------------------------------------------------------------------
+# --- registrations: proof of work, one-time code, the resident's own record ---------------------------
 
-@registrations.post("/lookup",
-                    response={200: RegistrationStatusOut, 400: ErrorsOut, 404: ErrorsOut, 429: ErrorsOut},
-                    url_name="registration_lookup", throttle=[LOOKUP_THROTTLE],
-                    summary="A registration's status, by registration number and ID number",
-                    description="POST so the ID number never appears in a URL. 404: registration_not_found.")
-def registration_lookup_op(request: HttpRequest, payload: LookupIn) -> dict[str, Any]:
-    reg = registration_lookup(number=payload.number, id_number=payload.id_number)
-    return registration_status_out(registration_status(registration=registration_for_status(pk=reg.pk)),
-                                   reg.campaign)
+@registrations.get("/challenge", response={200: ChallengeOut, 400: ErrorsOut}, url_name="challenge",
+                   summary="A proof-of-work challenge (ALTCHA v2) for registering or asking for a code")
+def challenge_op(request: HttpRequest,
+                 purpose: Literal["register", "status_code"] = Query("register")) -> dict[str, Any]:
+    return challenge_create(purpose=purpose)
+
+
+CODE_SENT = _("If this ID number is on file, a 6-digit code has been sent by SMS to the phone on file for it. "
+              "It is valid for 10 minutes.")
+ACCESS_SALT = "allot.api.resident"
+ACCESS_SECONDS = 15 * 60
+
+
+@campaigns.post("/{slug}/status/code", response={202: CodeSentOut, 400: ErrorsOut, 404: ErrorsOut,
+                                                 429: ErrorsOut, 503: ErrorsOut},
+                url_name="status_code_send", tags=["registrations"],
+                summary="Send a one-time code to the phone on file for an ID number",
+                description=("The same answer, in the same time, whether or not the ID number is on file. "
+                             "400: id_number_*, altcha_*, missing, unexpected_field. 404: campaign_not_found. "
+                             "429: rate_limited. 503: rate_limit_unavailable."))
+def status_code_send_op(request: HttpRequest, slug: str, payload: CodeIn) -> Status:
+    campaign = reads.campaign_public(slug=slug)
+    sent = status_code_send(campaign=campaign, id_number=payload.id_number, proof=payload.altcha,
+                            client=_client(request))
+    return Status(202, {"token": sent.token, "expires_at": sent.expires_at.astimezone(campaign.tz),
+                        "detail": str(CODE_SENT)})
+
+
+@campaigns.post("/{slug}/status/verify", response={200: MyRegistrationOut, 400: ErrorsOut, 404: ErrorsOut,
+                                                   429: ErrorsOut, 503: ErrorsOut},
+                url_name="status_code_verify", tags=["registrations"],
+                summary="The resident's own registration, after the one-time code",
+                description=("400: code_invalid, code_expired, missing. 429: code_attempts_exceeded (5 tries per "
+                             "code), rate_limited. 404: campaign_not_found."))
+def status_code_verify_op(request: HttpRequest, slug: str, payload: VerifyIn) -> dict[str, Any]:
+    campaign = reads.campaign_public(slug=slug)
+    own = status_code_verify(campaign=campaign, token=payload.token, code=payload.code, client=_client(request))
+    reg = own.registration
+    token = signing.dumps({"p": own.person.pk, "c": campaign.slug}, salt=ACCESS_SALT)
+    out = (registration_status_out(registration_status(registration=registration_for_status(pk=reg.pk)), campaign)
+           if reg is not None else None)
+    return {"access_token": token, "registration": out}
+
+
+@campaigns.post("/{slug}/status/withdraw", response={200: RegistrationStatusOut, 401: ErrorsOut, 404: ErrorsOut,
+                                                     409: ErrorsOut},
+                url_name="status_withdraw", tags=["registrations"],
+                summary="Withdraw the resident's own registration before the draw",
+                description="401: access_token_invalid (expired after 15 minutes). 404: registration_not_found. "
+                            "409: cannot_withdraw.")
+def status_withdraw_op(request: HttpRequest, slug: str, payload: AccessIn) -> dict[str, Any]:
+    campaign = reads.campaign_public(slug=slug)
+    try:
+        data = signing.loads(payload.access_token, salt=ACCESS_SALT, max_age=ACCESS_SECONDS)
+    except signing.BadSignature:
+        raise DomainError(_("Your access has expired. Ask for a new one-time code."), code="access_token_invalid",
+                          status=401) from None
+    if data.get("c") != campaign.slug:
+        raise DomainError(_("Your access has expired. Ask for a new one-time code."), code="access_token_invalid",
+                          status=401)
+    reg = registration_latest_of(campaign=campaign, person_pk=int(data.get("p") or 0))
+    if reg is None:
+        raise NotFound(_("You have no registration in this campaign."), code="registration_not_found")
+    withdrawn = registration_withdraw(registration=reg)
+    return registration_status_out(registration_status(registration=registration_for_status(pk=withdrawn.pk)),
+                                   campaign)
 
 
 # --- staff --------------------------------------------------------------------------------------------

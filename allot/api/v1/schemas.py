@@ -4,11 +4,11 @@ forbid unknown fields. Times are ISO 8601 in the campaign's zone (Asia/Shanghai:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from django.urls import reverse
 from ninja import Field, Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, WithJsonSchema
 
 from allot.campaigns.models import Campaign
 from allot.campaigns.selectors import OutletRow, Today
@@ -20,6 +20,10 @@ from allot.registrations.selectors import RegistrationStatus
 from .reads import BUNDLE_FILES
 
 MAX_TEXT = 200
+# A wall-clock time in the campaign's zone, "HH:MM:SS" without offset. JSON Schema's "format: time" demands an
+# offset (RFC 3339 full-time), which a daily local time has not: schemathesis found the mismatch.
+LocalTime = Annotated[dt.time, WithJsonSchema({"type": "string", "pattern": r"^\d{2}:\d{2}:\d{2}(\.\d+)?$",
+                                               "description": "Local time in the campaign's time zone, HH:MM:SS."})]
 
 
 class StrictIn(Schema):
@@ -34,8 +38,8 @@ class DivisionOut(Schema):
 
 
 class WindowOut(Schema):
-    start: dt.time
-    end: dt.time
+    start: LocalTime
+    end: LocalTime
 
 
 class PickupWindowOut(WindowOut):
@@ -53,7 +57,7 @@ class CampaignOut(Schema):
     status: str
     starts_on: dt.date
     ends_on: dt.date | None
-    draw_time: dt.time
+    draw_time: LocalTime
     pickup_window: PickupWindowOut
     maintenance_window: WindowOut | None = Field(
         description="Registration is closed in this daily window; an end of 00:00 means midnight.")
@@ -132,7 +136,9 @@ def outlet_out(row: OutletRow) -> dict[str, Any]:
 # --- registrations ------------------------------------------------------------------------------------
 
 class RegistrationIn(StrictIn):
-    """What the resident typed, as typed: the server normalises full-width digits, spaces and hyphens."""
+    """What the resident typed, as typed: the server normalises full-width digits, spaces and hyphens. Only the
+    fields the campaign asks for are accepted: the health fields only when the campaign's ``ask_health`` is
+    true (else 400 unexpected_field)."""
 
     name: str = Field(max_length=MAX_TEXT, examples=["张三"])
     id_number: str = Field(max_length=MAX_TEXT, examples=["350203199001010012"])
@@ -140,7 +146,58 @@ class RegistrationIn(StrictIn):
     district: str = Field(max_length=MAX_TEXT, description="6-digit district code", examples=["350203"])
     outlet: str | None = Field(None, max_length=MAX_TEXT, description="Outlet code; optional with accept_any")
     accept_any: bool = Field(False, description="Any outlet of the district will do (服从分配).")
-    consent: bool = Field(description="The resident agreed to the personal-information notice.")
+    consent_id: bool = Field(description=(
+        "The resident agreed, separately, to the use of their ID number (sensitive personal information, "
+        "PIPL Art. 28-29) as the campaign's notice describes."))
+    consent_health: bool | None = Field(None, description="Separate consent to the health declaration; only "
+                                                           "when the campaign asks health questions.")
+    health_returned: bool | None = Field(None, description="Came back to the city from elsewhere in the last "
+                                                            "14 days (only when the campaign asks).")
+    health_return_date: dt.date | None = Field(None, description="The day they came back, when health_returned.")
+    health_symptoms: bool | None = Field(None, description="Fever or cough now (only when the campaign asks).")
+    altcha: str = Field(max_length=4000, description=(
+        "A solved proof-of-work challenge from GET /registrations/challenge?purpose=register (ALTCHA v2 "
+        "payload, base64). Each challenge is accepted once."))
+
+
+class RegistrationReceivedOut(Schema):
+    """The answer to every registration attempt that passed the field checks, whatever it came to: the result
+    (registration number, or why not) is sent by SMS."""
+
+    received: bool
+    campaign: str
+    draw_date: dt.date
+    draw_at: dt.datetime
+    sms_to: str = Field(description="The phone typed, masked: where the confirmation of a new registration goes.")
+    detail: str
+
+
+class ChallengeOut(Schema):
+    """An ALTCHA v2 challenge: find ``counter`` so that SHA-256(salt || nonce || uint32be(counter)) starts with
+    ``parameters.keyPrefix``, then send base64(JSON {challenge, solution: {counter, derivedKey}})."""
+
+    parameters: dict[str, Any]
+    signature: str
+
+
+class CodeIn(StrictIn):
+    id_number: str = Field(max_length=MAX_TEXT)
+    altcha: str = Field(max_length=4000, description="A solved challenge with purpose=status_code.")
+
+
+class CodeSentOut(Schema):
+    token: str = Field(description="Send it back with the code. Issued whether or not the ID number is on file.")
+    expires_at: dt.datetime
+    detail: str
+
+
+class VerifyIn(StrictIn):
+    token: str = Field(max_length=MAX_TEXT)
+    code: str = Field(max_length=20, description="The 6 digits from the SMS")
+
+
+class AccessIn(StrictIn):
+    access_token: str = Field(max_length=1000)
 
 
 class OutletRefOut(Schema):
@@ -162,11 +219,6 @@ class RegistrationCreatedOut(Schema):
     phone_masked: str
 
 
-class LookupIn(StrictIn):
-    number: str = Field(max_length=MAX_TEXT, description="Registration number (case and hyphens ignored)")
-    id_number: str = Field(max_length=MAX_TEXT)
-
-
 class PickupOut(Schema):
     code: str
     code_grouped: str
@@ -182,11 +234,27 @@ class RolledOverOut(Schema):
     draw_date: dt.date
 
 
+class ConsentOut(Schema):
+    kind: str = Field(description="id_number | health")
+    version: str
+    at: dt.datetime
+
+
+class HealthOut(Schema):
+    returned: bool
+    return_date: dt.date | None
+    symptoms: bool
+
+
 class RegistrationStatusOut(RegistrationCreatedOut):
     campaign_name: str
     status_label: str
     weight: int
     created_at: dt.datetime
+    channel: str
+    consents: list[ConsentOut]
+    health: HealthOut | None = Field(description="The resident's own health declaration, when one was asked.")
+    can_withdraw: bool
     pickup: PickupOut | None = Field(description="Present when the registration won.")
     rolled_over_to: RolledOverOut | None = Field(description="The next draw's registration, when not drawn.")
     draw_id: str | None = Field(description="The published draw this registration took part in.")
@@ -219,8 +287,19 @@ def registration_status_out(s: RegistrationStatus, c: Campaign) -> dict[str, Any
     return {
         **registration_created_out(s, c), "campaign_name": s.campaign_name, "status_label": s.status_label,
         "weight": s.weight, "created_at": _local(s.created_at, c), "pickup": pickup, "rolled_over_to": rolled,
-        "draw_id": s.draw_id,
+        "draw_id": s.draw_id, "channel": s.channel, "can_withdraw": s.can_withdraw,
+        "consents": [{"kind": k.kind, "version": k.version, "at": _local(k.at, c)} for k in s.consents],
+        "health": ({"returned": s.health.returned, "return_date": s.health.return_date,
+                    "symptoms": s.health.symptoms} if s.health else None),
     }
+
+
+class MyRegistrationOut(Schema):
+    """After a correct one-time code: the resident's own record in this campaign (or none), and a token valid
+    for 15 minutes that lets them withdraw it."""
+
+    access_token: str
+    registration: RegistrationStatusOut | None
 
 
 # --- staff tokens and pickup --------------------------------------------------------------------------

@@ -1,0 +1,191 @@
+"""/api/v1 for first-come campaigns: claim today's unit, the units left, a claim's status.
+
+The claim operation is behind ``allot.core.admission.AdmissionMiddleware``: past the in-flight cap it answers
+503 ``busy`` with ``Retry-After``; once sold out, 409 ``sold_out`` from the cached flag; before the opening,
+409 ``not_open_yet`` — all before this code runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from ninja.throttling import AnonRateThrottle
+from pydantic import ConfigDict
+
+from allot.campaigns.models import Campaign
+from allot.firstcome import selectors
+from allot.firstcome.models import Claim
+from allot.firstcome.selectors import ClaimStatus
+from allot.firstcome.services import ClaimRequest, claim_create, claim_lookup
+
+from .errors import ErrorsOut
+
+claims = Router(tags=["first come"])  # mounted at /api/v1/
+
+
+class ClaimLookupThrottle(AnonRateThrottle):
+    """Brute-force brake on guessing the ID number that goes with a claim number, per client address
+    (REMOTE_ADDR: behind a proxy, the proxy must set it from the client's real address)."""
+
+    scope = "allot_api_claim_lookup"
+
+    def get_ident(self, request: HttpRequest) -> str | None:
+        return request.META.get("REMOTE_ADDR")
+
+
+LOOKUP_THROTTLE = ClaimLookupThrottle("30/m")
+
+T = 100
+
+
+class ClaimIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=T)
+    id_number: str = Field(max_length=40)
+    phone: str = Field(max_length=40)
+    district: str = Field("", max_length=40, description="Delivery: the address district (code or name). "
+                          "District quota: the district code.")
+    outlet: str = Field("", max_length=40, description="Outlet quota: the outlet code.")
+    street: str = Field("", max_length=T, description="Delivery: street (街道/镇) code or name from the list.")
+    committee: str = Field("", max_length=T, description="Delivery: community (社区/村) code or name.")
+    building: str = Field("", max_length=40)
+    unit: str = Field("", max_length=20)
+    room: str = Field("", max_length=20)
+    line: str = Field("", max_length=T, description="Delivery: free text for what the fields above cannot say.")
+    consent: bool = False
+
+
+class ClaimLookupIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(max_length=40)
+    id_number: str = Field(max_length=40)
+
+
+class ParcelEventOut(Schema):
+    status: str
+    status_label: str
+    at: dt.datetime
+    note: str
+
+
+class ParcelOut(Schema):
+    number: str
+    status: str
+    status_label: str
+    status_at: dt.datetime | None
+    address: str
+    courier: str
+    events: list[ParcelEventOut]
+
+
+class ClaimOut(Schema):
+    number: str
+    campaign: str
+    day: dt.date
+    good: str
+    units: int
+    unit_label: str
+    area: str
+    name_masked: str
+    id_masked: str
+    phone_masked: str
+    created_at: dt.datetime
+    parcel: ParcelOut | None
+
+
+class RemainingOut(Schema):
+    day: dt.date
+    state: str = Field(description="before_open | open | sold_out | maintenance | closed")
+    opens_at: dt.datetime
+    next_opens_at: dt.datetime
+    units: int
+    left: int
+    by_area: dict[str, int]
+
+
+def _local(t: dt.datetime | None, c: Campaign) -> dt.datetime | None:
+    return t.astimezone(c.tz) if t is not None else None
+
+
+def claim_out(s: ClaimStatus, c: Campaign) -> dict[str, Any]:
+    parcel = None
+    if s.delivery:
+        parcel = {"number": s.parcel_number, "status": s.parcel_status, "status_label": s.parcel_status_label,
+                  "status_at": _local(s.parcel_status_at, c), "address": s.address, "courier": s.courier,
+                  "events": [{"status": e.status, "status_label": e.status_label, "at": _local(e.at, c),
+                              "note": e.note} for e in s.events]}
+    return {"number": s.number, "campaign": s.campaign_slug, "day": s.day, "good": s.good, "units": s.units,
+            "unit_label": s.unit_label, "area": s.area, "name_masked": s.name_masked, "id_masked": s.id_masked,
+            "phone_masked": s.phone_masked, "created_at": _local(s.created_at, c), "parcel": parcel}
+
+
+class ParcelCreatedOut(Schema):
+    number: str
+    status: str
+
+
+class ClaimCreatedOut(Schema):
+    number: str
+    campaign: str
+    day: dt.date
+    good: str
+    units: int
+    unit_label: str
+    created_at: dt.datetime
+    parcel: ParcelCreatedOut | None
+
+
+def claim_created_out(claim: Claim, c: Campaign) -> dict[str, Any]:
+    """From the objects the claim was just written with: no query on the hot path."""
+    parcel = getattr(claim, "parcel", None) if c.fulfilment == Campaign.Fulfilment.DELIVERY else None
+    return {"number": claim.number, "campaign": c.slug, "day": claim.day, "good": c.good, "units": claim.units,
+            "unit_label": c.unit_label, "created_at": _local(claim.created_at, c),
+            "parcel": {"number": parcel.number, "status": parcel.status} if parcel is not None else None}
+
+
+@claims.post("/campaigns/{slug}/claims",
+             response={201: ClaimCreatedOut, 400: ErrorsOut, 403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut,
+                       503: ErrorsOut},
+             url_name="claim_create", summary="Claim today's unit (first come, first served)",
+             description=(
+                 "201: accepted and stored. 400: field errors (name_*, id_number_*, phone_*, consent_required, "
+                 "district_invalid, outlet_invalid, address_district_required, address_district_unknown, "
+                 "address_district_outside, address_retired_district, address_street_required, "
+                 "address_street_unknown, address_street_mismatch, address_committee_required, "
+                 "address_committee_unknown, address_committee_mismatch, address_building_required, "
+                 "address_building_invalid, address_unit_invalid, address_room_invalid, address_line_too_long, "
+                 "missing, unexpected_field). 403: not_eligible. 404: campaign_not_found. 409: sold_out, "
+                 "already_claimed, not_open_yet, campaign_closed, no_quota. 503: busy (Retry-After), "
+                 "temporarily_unavailable, maintenance."))
+def claim_create_op(request: HttpRequest, slug: str, payload: ClaimIn) -> Status:
+    cc = selectors.claim_campaign(slug=slug)
+    claim = claim_create(campaign=cc.campaign, channel=Claim.Channel.API, list_ids=cc.list_ids,
+                         request=ClaimRequest(**payload.model_dump()))
+    return Status(201, claim_created_out(claim, cc.campaign))
+
+
+@claims.get("/campaigns/{slug}/claims/remaining", response={200: RemainingOut, 404: ErrorsOut},
+            url_name="claim_remaining", summary="Units left today, per area", description="Cacheable for 2 seconds.")
+def claim_remaining_op(request: HttpRequest, slug: str) -> dict[str, Any]:
+    campaign = selectors.claim_campaign(slug=slug).campaign
+    w = selectors.window(campaign)
+    r = selectors.remaining(campaign=campaign, day=w.day)
+    state = "sold_out" if w.state == "open" and r.units > 0 and r.left == 0 else w.state
+    return {"day": w.day, "state": state, "opens_at": w.opens.astimezone(campaign.tz),
+            "next_opens_at": w.next_opens.astimezone(campaign.tz), "units": r.units, "left": r.left,
+            "by_area": r.by_scope}
+
+
+@claims.post("/claims/lookup", response={200: ClaimOut, 400: ErrorsOut, 404: ErrorsOut, 429: ErrorsOut},
+             url_name="claim_lookup", throttle=[LOOKUP_THROTTLE],
+             summary="A claim and its parcel, by claim number and ID number",
+             description="POST so the ID number never appears in a URL. 404: claim_not_found.")
+def claim_lookup_op(request: HttpRequest, payload: ClaimLookupIn) -> dict[str, Any]:
+    claim = claim_lookup(number=payload.number, id_number=payload.id_number)
+    full = selectors.claim_for_status(pk=claim.pk)
+    return claim_out(selectors.claim_status(claim=full), full.campaign)

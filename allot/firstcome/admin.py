@@ -1,0 +1,48 @@
+"""First-come admin: plans are edited here (through the service); quotas and claims are read-only."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from allot.firstcome.models import Claim, Quota, QuotaPlan
+from allot.firstcome.services import quota_plan_set
+
+
+@admin.register(QuotaPlan)
+class QuotaPlanAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "scope_key", "units_per_day"]
+    list_filter = ["campaign"]
+
+    def save_model(self, request: HttpRequest, obj: QuotaPlan, form: object, change: bool) -> None:
+        saved = quota_plan_set(campaign=obj.campaign, scope_key=obj.scope_key, units_per_day=obj.units_per_day,
+                               actor=request.user)
+        obj.pk = saved.pk
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Quota)
+class QuotaAdmin(_ReadOnly):
+    list_display = ["campaign", "day", "scope_key", "units", "returned", "taken"]
+    list_filter = ["campaign", "day"]
+    date_hierarchy = "day"
+
+
+@admin.register(Claim)
+class ClaimAdmin(_ReadOnly):
+    list_display = ["number", "campaign", "day", "scope_key", "district", "channel", "created_at"]
+    list_filter = ["campaign", "day", "channel"]
+    search_fields = ["number"]
+    list_select_related = ["campaign", "district"]
+    fields = readonly_fields = ("number", "campaign", "day", "scope_key", "district", "outlet", "units", "channel",
+                                "consent_version", "consent_at", "created_at")

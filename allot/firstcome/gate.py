@@ -1,0 +1,77 @@
+"""The sold-out flag: once an area's quota is gone, every further request is answered "sold out for today"
+without touching the database or the claim script.
+
+A flag is set when the claim script (Redis) or the conditional UPDATE (database) finds no unit left. It lives
+in two places: in this process (a dict, ``LOCAL_TTL`` seconds) and in Django's cache (Redis when REDIS_URL is
+set, ``SHARED_TTL`` seconds) so the other processes learn it with one cache read. A "not sold out" answer from
+the cache is remembered locally for ``NEGATIVE_TTL`` so a busy process asks the cache a few times a second at
+most. The TTLs are short on purpose: a flag is a cache, never the decision — when it expires the next request
+asks the script or the database again, which re-sets it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+
+import redis
+from django.core.cache import cache
+
+LOCAL_TTL = 2.0
+NEGATIVE_TTL = 0.25
+SHARED_TTL = 10
+WHOLE = "*"   # scope key of the flag "every area of the campaign is sold out today"
+
+_flags: dict[str, float] = {}       # key -> monotonic expiry: sold out
+_negative: dict[str, float] = {}    # key -> monotonic expiry: known not sold out
+
+
+def _key(slug: str, day: dt.date, scope_key: str) -> str:
+    return f"allot:fc:soldout:{slug}:{day:%Y%m%d}:{scope_key}"
+
+
+def flags_clear() -> None:
+    _flags.clear()
+    _negative.clear()
+
+
+def mark_sold_out(*, slug: str, day: dt.date, scope_key: str, whole_campaign: bool = False) -> None:
+    keys = [_key(slug, day, scope_key)] + ([_key(slug, day, WHOLE)] if whole_campaign else [])
+    until = time.monotonic() + LOCAL_TTL
+    for key in keys:
+        _flags[key] = until
+        _negative.pop(key, None)
+    with contextlib.suppress(redis.RedisError, OSError):  # the shared copy is an optimisation
+        cache.set_many(dict.fromkeys(keys, 1), timeout=SHARED_TTL)
+
+
+def clear_sold_out(*, slug: str, day: dt.date, scope_key: str) -> None:
+    keys = [_key(slug, day, scope_key), _key(slug, day, WHOLE)]
+    for key in keys:
+        _flags.pop(key, None)
+        _negative.pop(key, None)
+    with contextlib.suppress(redis.RedisError, OSError):
+        cache.delete_many(keys)
+
+
+def is_sold_out(*, slug: str, day: dt.date, scope_key: str) -> bool:
+    key = _key(slug, day, scope_key)
+    now = time.monotonic()
+    until = _flags.get(key)
+    if until is not None:
+        if until > now:
+            return True
+        del _flags[key]
+    neg = _negative.get(key)
+    if neg is not None and neg > now:
+        return False
+    try:
+        shared = cache.get(key) is not None
+    except (redis.RedisError, OSError):  # cache down: no flag; the claim path itself refuses with 503
+        shared = False
+    if shared:
+        _flags[key] = now + LOCAL_TTL
+    else:
+        _negative[key] = now + NEGATIVE_TTL
+    return shared

@@ -1,0 +1,210 @@
+"""Reads for first-come campaigns: today's window, the quotas and units left, a claim's status.
+
+The surge path must not query the database for what does not change within seconds, so the campaign (with
+its eligibility list ids) and the ids of the day's quota rows are cached per process for a few seconds
+(``CAMPAIGN_TTL``). A change of a campaign's configuration reaches every process within that time.
+``caches_clear()`` empties them (tests; after an operator edit in the same process).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from allot.campaigns.models import Campaign
+from allot.campaigns.selectors import at_local, in_maintenance, local_now
+from allot.core.errors import NotFound
+from allot.firstcome import gate, store
+from allot.firstcome.models import Claim, Quota
+
+CAMPAIGN_TTL = 5.0
+
+
+@dataclass(frozen=True)
+class ClaimCampaign:
+    campaign: Campaign
+    list_ids: tuple[int, ...]
+
+
+_campaigns: dict[str, tuple[float, ClaimCampaign | None]] = {}
+_quota_ids: dict[tuple[int, dt.date, str], int] = {}
+_lock = threading.Lock()
+
+
+def caches_clear() -> None:
+    with _lock:
+        _campaigns.clear()
+        _quota_ids.clear()
+    gate.flags_clear()
+
+
+def claim_campaign(*, slug: str) -> ClaimCampaign:
+    """A public first-come campaign by slug, from the process cache; NotFound ``campaign_not_found``."""
+    now = time.monotonic()
+    hit = _campaigns.get(slug)
+    if hit is None or hit[0] < now:
+        c = (Campaign.objects.exclude(status=Campaign.Status.DRAFT).select_related("city__parent")
+             .filter(slug=slug, mode=Campaign.Mode.FIRST_COME).first())
+        value = (ClaimCampaign(campaign=c, list_ids=tuple(c.eligibility_lists.values_list("pk", flat=True)))
+                 if c else None)
+        hit = (now + CAMPAIGN_TTL, value)
+        _campaigns[slug] = hit
+    if hit[1] is None:
+        raise NotFound(_("There is no such first-come campaign."), code="campaign_not_found", field="slug")
+    return hit[1]
+
+
+# --- the day's window -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Window:
+    """Where a first-come campaign stands at ``now`` (local times in the campaign's zone)."""
+
+    day: dt.date
+    opens: dt.datetime            # today's opening moment
+    next_opens: dt.datetime       # tomorrow's
+    state: str                    # closed | maintenance | before_open | open
+    seconds_to_open: int
+
+
+def window(campaign: Campaign, now: dt.datetime | None = None) -> Window:
+    now = now or timezone.now()
+    local = local_now(campaign, now)
+    day = local.date()
+    opens_t = campaign.opens_at or dt.time(0, 0)
+    opens = at_local(campaign, day, opens_t)
+    next_opens = at_local(campaign, day + dt.timedelta(days=1), opens_t)
+    ended = campaign.ends_on is not None and day > campaign.ends_on
+    if campaign.status != Campaign.Status.ACTIVE or ended:
+        state = "closed"
+    elif day < campaign.starts_on:
+        state = "before_open"
+        opens = at_local(campaign, campaign.starts_on, opens_t)
+    elif in_maintenance(campaign, now):
+        state = "maintenance"
+    elif now < opens:
+        state = "before_open"
+    else:
+        state = "open"
+    return Window(day=day, opens=opens, next_opens=next_opens, state=state,
+                  seconds_to_open=max(0, int((opens - now).total_seconds())))
+
+
+# --- quotas ---------------------------------------------------------------------------------------------
+
+def quota_id_cached(campaign_id: int, day: dt.date, scope_key: str) -> int | None:
+    return _quota_ids.get((campaign_id, day, scope_key))
+
+
+def quota_id_remember(campaign_id: int, day: dt.date, scope_key: str, quota_id: int) -> None:
+    _quota_ids[(campaign_id, day, scope_key)] = quota_id
+
+
+@dataclass(frozen=True)
+class Remaining:
+    day: dt.date
+    units: int                      # claims that can be accepted today, all areas
+    left: int
+    by_scope: dict[str, int] = field(default_factory=dict)   # scope key -> left
+    source: str = "database"        # database | redis
+
+
+def remaining(*, campaign: Campaign, day: dt.date) -> Remaining:
+    """Units left today, per area: from Redis when it has the day loaded (what claims are checked against),
+    else from the database."""
+    rows = list(Quota.objects.filter(campaign=campaign, day=day).values_list("pk", "scope_key", "units", "taken"))
+    by_scope = {scope: max(0, units - taken) for _pk, scope, units, taken in rows}
+    source = "database"
+    if store.enabled() and rows:
+        try:
+            live = store.left(campaign_id=campaign.pk, day=day, quota_ids=[r[0] for r in rows])
+        except store.StoreUnavailable:
+            live = None
+        if live is not None:
+            by_scope = {scope: min(by_scope[scope], live.get(pk, by_scope[scope])) for pk, scope, _u, _t in rows}
+            source = "redis"
+    total_units = sum(r[2] for r in rows)
+    return Remaining(day=day, units=total_units, left=sum(by_scope.values()), by_scope=by_scope, source=source)
+
+
+def taken_total(*, campaign: Campaign, day: dt.date) -> int:
+    return Quota.objects.filter(campaign=campaign, day=day).aggregate(s=Sum("taken"))["s"] or 0
+
+
+# --- a resident's claim ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ParcelEventRow:
+    status: str
+    status_label: str
+    at: dt.datetime
+    note: str
+
+
+@dataclass(frozen=True)
+class ClaimStatus:
+    """Everything a resident may see about their own claim (masked personal data only)."""
+
+    number: str
+    campaign_slug: str
+    campaign_name: str
+    good: str
+    units: int
+    unit_label: str
+    day: dt.date
+    created_at: dt.datetime
+    name_masked: str
+    id_masked: str
+    phone_masked: str
+    area: str
+    delivery: bool
+    address: str = ""
+    parcel_number: str = ""
+    parcel_status: str = ""
+    parcel_status_label: str = ""
+    parcel_status_at: dt.datetime | None = None
+    courier: str = ""
+    events: tuple[ParcelEventRow, ...] = ()
+
+
+def claim_for_status(*, pk: int) -> Claim:
+    return (Claim.objects.select_related("campaign__city", "person", "district", "outlet", "parcel__district",
+                                         "parcel__street", "parcel__committee", "parcel__courier")
+            .prefetch_related("parcel__events").get(pk=pk))
+
+
+def claim_status(*, claim: Claim) -> ClaimStatus:
+    from allot.delivery.addresses import Address
+    from allot.delivery.models import Parcel, ParcelEvent
+
+    c, campaign = claim, claim.campaign
+    parcel: Parcel | None = getattr(c, "parcel", None)
+    area = c.district.name if c.district else (c.outlet.name if c.outlet else campaign.city.name)
+    extra: dict[str, object] = {}
+    if parcel is not None:
+        address = Address(district_code=parcel.district_id, district_name=parcel.district.name,
+                          street_id=parcel.street_id, street_name=parcel.street.name if parcel.street else "",
+                          committee_id=parcel.committee_id,
+                          committee_name=parcel.committee.name if parcel.committee else "",
+                          building=parcel.building, unit=parcel.unit, room=parcel.room, line=parcel.line)
+        labels = dict(Parcel.Status.choices)
+        events = [e for e in parcel.events.all() if e.outcome == ParcelEvent.Outcome.APPLIED]
+        extra = {
+            "address": address.one_line(campaign.city.name), "parcel_number": parcel.number,
+            "parcel_status": parcel.status, "parcel_status_label": str(parcel.get_status_display()),
+            "parcel_status_at": parcel.status_at,
+            "courier": parcel.courier.name if parcel.courier else "",
+            "events": tuple(ParcelEventRow(status=e.status, status_label=str(labels.get(e.status, e.status)),
+                                           at=e.at, note=e.note) for e in events),
+        }
+    return ClaimStatus(
+        number=c.number, campaign_slug=campaign.slug, campaign_name=campaign.name, good=campaign.good,
+        units=c.units, unit_label=campaign.unit_label, day=c.day, created_at=c.created_at,
+        name_masked=c.person.name_masked, id_masked=c.person.id_masked, phone_masked=c.person.phone_masked,
+        area=area, delivery=parcel is not None, **extra)  # type: ignore[arg-type]

@@ -1,0 +1,473 @@
+"""Writes for first-come campaigns: claims, quotas, the Redis counters, units returned by undeliverable parcels.
+
+A claim is accepted only if its area has a unit left and the person has no claim that day, atomically, and is
+committed before the resident is told yes:
+
+* Database path (SQLite, or PostgreSQL without Redis): one transaction inserts the claim (the unique
+  constraint (campaign, day, person) refuses a second one) and then runs
+  ``UPDATE quota SET taken = taken + 1 WHERE id = … AND taken < units``; no row updated = sold out = rollback.
+  The UPDATE comes last so the hot row is locked only until the commit. On SQLite, whose single writer
+  makes every other connection sleep in its busy handler, writers of one process queue on a lock instead.
+* Redis path (``REDIS_URL``): ``store.take`` (one Lua script: day loaded? person already in? unit left?
+  decrement and remember) answers the surge; only the requests it lets through run the same database
+  transaction, which still decides. If the database says no, the unit goes back to Redis. Redis down → 503
+  ``temporarily_unavailable``; a claim is never accepted without both checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import redis
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy as _
+
+from allot.campaigns.models import Campaign
+from allot.campaigns.selectors import local_now
+from allot.core.audit import log_action
+from allot.core.codes import random_code
+from allot.core.errors import Conflict, DomainError, ErrorCollector, NotFound, PermissionDenied
+from allot.core.types import Actor
+from allot.delivery.addresses import Address, AddressInput, address_parse
+from allot.delivery.services import parcel_create
+from allot.firstcome import gate, selectors, store
+from allot.firstcome.models import CITY_SCOPE, Claim, Quota, QuotaPlan
+from allot.identity import validation
+from allot.identity.selectors import eligible_lists
+from allot.identity.services import PersonInput, id_index, person_upsert
+from allot.places.models import Division, Outlet
+
+logger = logging.getLogger("allot.firstcome")
+CLAIM_NUMBER_LENGTH = 10
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """What a resident typed, unparsed. ``district`` is the address district for a delivery campaign."""
+
+    name: str
+    id_number: str
+    phone: str
+    district: str = ""
+    outlet: str = ""
+    street: str = ""
+    committee: str = ""
+    building: str = ""
+    unit: str = ""
+    room: str = ""
+    line: str = ""
+    consent: bool = False
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    person: PersonInput
+    scope_key: str
+    district_code: str | None
+    outlet: Outlet | None
+    address: Address | None
+
+
+# --- errors ---------------------------------------------------------------------------------------------
+
+def _hhmm(moment: dt.datetime) -> str:
+    return f"{date_format(moment.date(), 'SHORT_DATE_FORMAT')} {moment:%H:%M}"
+
+
+def sold_out_error(w: selectors.Window) -> Conflict:
+    return Conflict(_("Today's units are all taken. The next ones are released at %(next)s.") % {
+        "next": _hhmm(w.next_opens)}, code="sold_out")
+
+
+def not_open_error(w: selectors.Window) -> Conflict:
+    return Conflict(_("Claims open at %(opens)s. Please come back then.") % {"opens": _hhmm(w.opens)},
+                    code="not_open_yet")
+
+
+def closed_error() -> Conflict:
+    return Conflict(_("This campaign is not taking claims."), code="campaign_closed")
+
+
+def maintenance_error(campaign: Campaign) -> DomainError:
+    return DomainError(_("Claims are closed for nightly maintenance until %(end)s.") % {
+        "end": campaign.maintenance_end.strftime("%H:%M") if campaign.maintenance_end else ""},
+        code="maintenance", status=503)
+
+
+def unavailable_error() -> DomainError:
+    return DomainError(_("The claim service is briefly unavailable. Nothing was taken; please try again in a "
+                         "few seconds."), code="temporarily_unavailable", status=503)
+
+
+def _already_error() -> Conflict:
+    return Conflict(_("This ID number already has a claim today. Check its status with your claim number."),
+                    code="already_claimed", field="id_number")
+
+
+def window_check(campaign: Campaign, now: dt.datetime) -> selectors.Window:
+    w = selectors.window(campaign, now)
+    if w.state == "closed":
+        raise closed_error()
+    if w.state == "maintenance":
+        raise maintenance_error(campaign)
+    if w.state == "before_open":
+        raise not_open_error(w)
+    return w
+
+
+# --- parsing --------------------------------------------------------------------------------------------
+
+def _parse(campaign: Campaign, req: ClaimRequest) -> _Parsed:
+    errors = ErrorCollector()
+    values: dict[str, str] = {}
+    for name, parser in (("name", validation.normalize_name), ("id_number", validation.normalize_id_number),
+                         ("phone", validation.normalize_phone)):
+        try:
+            values[name] = parser(getattr(req, name))
+        except DomainError as exc:
+            errors.add(exc.field or name, exc.code, exc.message)
+    address: Address | None = None
+    district_code: str | None = None
+    outlet: Outlet | None = None
+    if campaign.fulfilment == Campaign.Fulfilment.DELIVERY:
+        try:
+            address = address_parse(city_code=campaign.city_id, data=AddressInput(
+                district=req.district, street=req.street, committee=req.committee, building=req.building,
+                unit=req.unit, room=req.room, line=req.line))
+            district_code = address.district_code
+        except DomainError as exc:
+            for e in exc.errors:
+                errors.add(e.field, e.code, e.message)
+    elif campaign.quota_scope == Campaign.QuotaScope.DISTRICT:
+        code = (req.district or "").strip()
+        if Division.objects.filter(code=code, parent_id=campaign.city_id, level=Division.Level.DISTRICT).exists():
+            district_code = code
+        else:
+            errors.add("district", "district_invalid", _("Choose a district of this campaign's city."))
+    if campaign.quota_scope == Campaign.QuotaScope.OUTLET:
+        outlet = (Outlet.objects.filter(code=(req.outlet or "").strip(), district__parent_id=campaign.city_id,
+                                        status=Outlet.Status.OPEN).first())
+        if outlet is None:
+            errors.add("outlet", "outlet_invalid", _("Choose an open pharmacy of this campaign's city."))
+    if not req.consent:
+        errors.add("consent", "consent_required", _(
+            "Read the personal-information notice and tick the box to agree; we cannot take your claim without "
+            "it."))
+    errors.raise_if_any()
+    if campaign.quota_scope == Campaign.QuotaScope.OUTLET:
+        assert outlet is not None
+        scope_key = outlet.code
+    elif campaign.quota_scope == Campaign.QuotaScope.DISTRICT:
+        assert district_code is not None
+        scope_key = district_code
+    else:
+        scope_key = CITY_SCOPE
+    return _Parsed(person=PersonInput(id_number=values["id_number"], phone=values["phone"], name=values["name"]),
+                   scope_key=scope_key, district_code=district_code, outlet=outlet, address=address)
+
+
+def _check_eligible(campaign: Campaign, list_ids: tuple[int, ...], idx: str) -> None:
+    if list_ids and not eligible_lists(id_idx=idx, list_ids=list_ids):
+        where = campaign.appeal_info or _("the campaign's hotline")
+        raise PermissionDenied(_("This ID number is not on the lists this campaign is open to. If you think it "
+                                 "should be, appeal to: %(where)s") % {"where": where},
+                               code="not_eligible", field="id_number")
+
+
+# --- quotas ---------------------------------------------------------------------------------------------
+
+def _plan_units(campaign: Campaign, scope_key: str) -> int | None:
+    plan = QuotaPlan.objects.filter(campaign=campaign, scope_key=scope_key).values_list("units_per_day",
+                                                                                        flat=True).first()
+    if plan is None and scope_key == CITY_SCOPE:
+        return campaign.daily_quota
+    return plan
+
+
+def quota_get_or_create(*, campaign: Campaign, day: dt.date, scope_key: str) -> Quota | None:
+    """The day's quota row of an area, created from the plan the first time it is needed; None without a plan."""
+    q = Quota.objects.filter(campaign=campaign, day=day, scope_key=scope_key).first()
+    if q is not None:
+        return q
+    units = _plan_units(campaign, scope_key)
+    if units is None:
+        return None
+    try:
+        with transaction.atomic():
+            q = Quota.objects.create(campaign=campaign, day=day, scope_key=scope_key, units=units)
+    except IntegrityError:
+        return Quota.objects.get(campaign=campaign, day=day, scope_key=scope_key)
+    log_action("allot.firstcome.quota_opened", obj=q, data={"day": day.isoformat(), "scope": scope_key,
+                                                            "units": units})
+    return q
+
+
+def _quota_id(campaign: Campaign, day: dt.date, scope_key: str) -> int:
+    qid = selectors.quota_id_cached(campaign.pk, day, scope_key)
+    if qid is None:
+        q = quota_get_or_create(campaign=campaign, day=day, scope_key=scope_key)
+        if q is None:
+            raise Conflict(_("No units are released for this area today."), code="no_quota")
+        qid = q.pk
+        selectors.quota_id_remember(campaign.pk, day, scope_key, qid)
+    return qid
+
+
+def quota_plan_set(*, campaign: Campaign, scope_key: str, units_per_day: int, actor: Actor = None) -> QuotaPlan:
+    plan, _created = QuotaPlan.objects.update_or_create(campaign=campaign, scope_key=scope_key,
+                                                        defaults={"units_per_day": units_per_day})
+    log_action("allot.firstcome.plan_set", obj=plan, actor=actor, data={"scope": scope_key,
+                                                                       "units_per_day": units_per_day})
+    return plan
+
+
+def quota_set(*, campaign: Campaign, day: dt.date, scope_key: str, units: int, actor: Actor = None) -> Quota:
+    """Set an area's units for a day (never below what is already taken). The Redis counter is dropped so the
+    next claim reloads it, and the sold-out flags of the area are cleared."""
+    with transaction.atomic():
+        q, _created = Quota.objects.get_or_create(campaign=campaign, day=day, scope_key=scope_key,
+                                                  defaults={"units": units})
+        q = Quota.objects.select_for_update().get(pk=q.pk)
+        if units < q.taken:
+            raise Conflict(_("%(taken)s units are already taken; the quota cannot be lower.") % {"taken": q.taken},
+                           code="quota_below_taken", field="units")
+        q.units = units
+        q.save(update_fields=["units"])
+        log_action("allot.firstcome.quota_set", obj=q, actor=actor, data={"day": day.isoformat(),
+                                                                         "scope": scope_key, "units": units})
+        transaction.on_commit(lambda: _after_units_change(campaign, day, scope_key, q.pk))
+    return q
+
+
+def _after_units_change(campaign: Campaign, day: dt.date, scope_key: str, quota_id: int) -> None:
+    gate.clear_sold_out(slug=campaign.slug, day=day, scope_key=scope_key)
+    if store.enabled():
+        try:
+            store.area_forget(campaign_id=campaign.pk, day=day, quota_id=quota_id)
+        except store.StoreUnavailable:
+            logger.warning("quota %s changed but Redis is unavailable; it reloads when the day is rebuilt", quota_id)
+
+
+def _whole_sold_out(campaign: Campaign, day: dt.date) -> bool:
+    if campaign.quota_scope == Campaign.QuotaScope.CITY:
+        return True
+    areas = set(QuotaPlan.objects.filter(campaign=campaign).values_list("scope_key", flat=True))
+    sold = set(Quota.objects.filter(campaign=campaign, day=day, taken__gte=F("units"))
+               .values_list("scope_key", flat=True))
+    return bool(areas) and areas <= sold
+
+
+def _mark_sold_out(campaign: Campaign, day: dt.date, scope_key: str) -> None:
+    gate.mark_sold_out(slug=campaign.slug, day=day, scope_key=scope_key,
+                       whole_campaign=_whole_sold_out(campaign, day))
+
+
+# --- the Redis counters ---------------------------------------------------------------------------------
+
+def store_day_rebuild(*, campaign: Campaign, day: dt.date, wait: bool = True) -> bool:
+    """Load a campaign day into Redis from the database (the record of truth): the people with a claim and
+    the units left of every quota row. One process rebuilds (a Redis lock); the others wait for it."""
+    def load() -> tuple[list[str], dict[int, int]]:
+        people = list(Claim.objects.filter(campaign=campaign, day=day).values_list("person__id_index", flat=True))
+        left = {pk: units - taken for pk, units, taken in
+                Quota.objects.filter(campaign=campaign, day=day).values_list("pk", "units", "taken")}
+        return people, left
+
+    rebuilt = store.day_rebuild(campaign_id=campaign.pk, day=day, load=load, wait=wait)
+    if rebuilt:
+        logger.info("first-come counters of %s %s rebuilt from the database", campaign.slug, day)
+    return rebuilt
+
+
+def _take_in_redis(campaign: Campaign, w: selectors.Window, quota_id: int, scope_key: str, person: str) -> None:
+    for _attempt in range(3):
+        result = store.take(campaign_id=campaign.pk, day=w.day, quota_id=quota_id, person=person)
+        if result == store.TAKEN:
+            return
+        if result == store.ALREADY:
+            raise _already_error()
+        if result == store.SOLD_OUT:
+            _mark_sold_out(campaign, w.day, scope_key)
+            raise sold_out_error(w)
+        if result == store.DAY_NOT_LOADED:
+            store_day_rebuild(campaign=campaign, day=w.day)
+        elif result == store.AREA_NOT_LOADED:
+            q = Quota.objects.filter(pk=quota_id).values_list("units", "taken").first()
+            if q is None:
+                raise unavailable_error()
+            store.area_load(campaign_id=campaign.pk, day=w.day, quota_id=quota_id, units_left=q[0] - q[1])
+    raise unavailable_error()
+
+
+# --- claims ---------------------------------------------------------------------------------------------
+
+class _SoldOut(Exception):
+    pass
+
+
+_sqlite_writer = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_writer() -> Iterator[None]:
+    if connection.vendor == "sqlite":
+        with _sqlite_writer:
+            yield
+    else:
+        yield
+
+
+def _write(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Parsed, idx: str, channel: str,
+           now: dt.datetime) -> Claim:
+    """The record of truth: person, claim, parcel and the unit, in one transaction."""
+    try:
+        with _one_writer(), transaction.atomic():
+            person = person_upsert(data=parsed.person)
+            claim = Claim.objects.create(
+                campaign=campaign, quota_id=quota_id, day=w.day, person=person, number=random_code(CLAIM_NUMBER_LENGTH),
+                scope_key=parsed.scope_key, district_id=parsed.district_code, outlet=parsed.outlet,
+                units=campaign.units_per_winner, channel=channel, consent_version=campaign.consent_version,
+                consent_at=now)
+            if parsed.address is not None:
+                parcel_create(claim=claim, address=parsed.address)
+            log_action("allot.firstcome.claim_accepted", obj=claim, actor_label=f"resident/{channel}",
+                       data={"day": w.day.isoformat(), "scope": parsed.scope_key, "quota": quota_id,
+                             "consent_version": campaign.consent_version})
+            if not Quota.objects.filter(pk=quota_id, taken__lt=F("units")).update(taken=F("taken") + 1):
+                raise _SoldOut
+    except IntegrityError:
+        if Claim.objects.filter(campaign=campaign, day=w.day, person__id_index=idx).exists():
+            raise _already_error() from None
+        raise
+    return claim
+
+
+def claim_create(*, campaign: Campaign, request: ClaimRequest, channel: str = Claim.Channel.WEB,
+                 now: dt.datetime | None = None, list_ids: tuple[int, ...] | None = None) -> Claim:
+    """Claim today's unit of the resident's area. Raises ``DomainError``s with stable codes: field errors
+    (400), ``not_eligible`` (403), ``campaign_closed``/``not_open_yet``/``sold_out``/``already_claimed``/
+    ``no_quota`` (409), ``maintenance``/``temporarily_unavailable`` (503)."""
+    now = now or timezone.now()
+    w = window_check(campaign, now)
+    parsed = _parse(campaign, request)
+    idx = id_index(parsed.person.id_number)
+    if list_ids is None:
+        list_ids = tuple(campaign.eligibility_lists.values_list("pk", flat=True))
+    _check_eligible(campaign, list_ids, idx)
+    if gate.is_sold_out(slug=campaign.slug, day=w.day, scope_key=parsed.scope_key):
+        raise sold_out_error(w)
+    quota_id = _quota_id(campaign, w.day, parsed.scope_key)
+    if not store.enabled():
+        try:
+            return _write(campaign, w, quota_id, parsed, idx, channel, now)
+        except _SoldOut:
+            _mark_sold_out(campaign, w.day, parsed.scope_key)
+            raise sold_out_error(w) from None
+    try:
+        _take_in_redis(campaign, w, quota_id, parsed.scope_key, idx)
+    except store.StoreUnavailable:
+        logger.warning("Redis unavailable: claim refused with 503")
+        raise unavailable_error() from None
+    try:
+        return _write(campaign, w, quota_id, parsed, idx, channel, now)
+    except _SoldOut:
+        _give_back(campaign, w.day, quota_id, idx, "sold_out")
+        _mark_sold_out(campaign, w.day, parsed.scope_key)
+        raise sold_out_error(w) from None
+    except Conflict as exc:
+        _give_back(campaign, w.day, quota_id, idx, "unit" if exc.code == "already_claimed" else "both")
+        raise
+    except BaseException:
+        _give_back(campaign, w.day, quota_id, idx, "both")
+        raise
+
+
+def _give_back(campaign: Campaign, day: dt.date, quota_id: int, person: str, mode: str) -> None:
+    try:
+        store.give_back(campaign_id=campaign.pk, day=day, quota_id=quota_id, person=person, mode=mode)
+    except store.StoreUnavailable:
+        # The unit stays taken in Redis until the day is rebuilt: never an oversell, at worst one unit short.
+        logger.error("could not give a unit back to Redis (quota %s, %s)", quota_id, mode)
+
+
+def claim_lookup(*, number: str, id_number: str) -> Claim:
+    """A claim by its number *and* the ID number it was made with; NotFound ``claim_not_found``."""
+    from allot.core.codes import normalize_code
+
+    try:
+        canonical = validation.normalize_id_number(id_number)
+    except DomainError:
+        canonical = ""
+    claim = Claim.objects.select_related("person").filter(number=normalize_code(number)).first()
+    if claim is None or not canonical or claim.person.id_index != id_index(canonical):
+        raise NotFound(_("No claim matches this claim number and ID number. Check both and try again."),
+                       code="claim_not_found")
+    return claim
+
+
+# --- undeliverable parcels give their unit to the next day ---------------------------------------------
+
+def undeliverable_units_return(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Each undeliverable parcel not yet counted adds one unit to its area's quota of the next campaign day
+    (the day after the report, at the earliest the day after the claim). Idempotent: ``unit_returned_at`` is
+    set in the same transaction, under a row lock."""
+    from allot.delivery.models import Parcel
+
+    now = now or timezone.now()
+    done = 0
+    pending = list(Parcel.objects.filter(status=Parcel.Status.UNDELIVERABLE, unit_returned_at__isnull=True)
+                   .values_list("pk", flat=True)[:limit])
+    for pk in pending:
+        with transaction.atomic():
+            parcel = (Parcel.objects.select_for_update().select_related("claim__campaign")
+                      .filter(pk=pk, unit_returned_at__isnull=True).first())
+            if parcel is None:
+                continue
+            claim, campaign = parcel.claim, parcel.claim.campaign
+            day = max(local_now(campaign, now).date(), claim.day) + dt.timedelta(days=1)
+            q = quota_get_or_create(campaign=campaign, day=day, scope_key=claim.scope_key)
+            if q is None:
+                q, _created = Quota.objects.get_or_create(campaign=campaign, day=day, scope_key=claim.scope_key,
+                                                          defaults={"units": 0})
+            Quota.objects.filter(pk=q.pk).update(units=F("units") + 1, returned=F("returned") + 1)
+            parcel.unit_returned_at = now
+            parcel.save(update_fields=["unit_returned_at", "updated_at"])
+            log_action("allot.firstcome.unit_returned", obj=q, data={"parcel": parcel.number, "day": day.isoformat(),
+                                                                     "scope": claim.scope_key})
+            transaction.on_commit(functools.partial(_after_units_change, campaign, day, claim.scope_key, q.pk))
+        done += 1
+    return done
+
+
+def days_prepare(*, now: dt.datetime | None = None) -> int:
+    """Open today's quota rows of every active first-come campaign from its plans and, with Redis, load the
+    day before the opening surge (a restarted Redis is reloaded here too). Returns the rows opened."""
+    now = now or timezone.now()
+    opened = 0
+    for campaign in Campaign.objects.filter(status=Campaign.Status.ACTIVE, mode=Campaign.Mode.FIRST_COME):
+        day = local_now(campaign, now).date()
+        if day < campaign.starts_on or (campaign.ends_on and day > campaign.ends_on):
+            continue
+        keys = set(QuotaPlan.objects.filter(campaign=campaign).values_list("scope_key", flat=True))
+        if campaign.quota_scope == Campaign.QuotaScope.CITY and campaign.daily_quota is not None:
+            keys.add(CITY_SCOPE)
+        for key in sorted(keys):
+            if not Quota.objects.filter(campaign=campaign, day=day, scope_key=key).exists():
+                opened += int(quota_get_or_create(campaign=campaign, day=day, scope_key=key) is not None)
+        if store.enabled():
+            ready, _people = store.day_keys(campaign.pk, day)
+            try:
+                if not store.client().exists(ready):
+                    store_day_rebuild(campaign=campaign, day=day, wait=False)
+            except (store.StoreUnavailable, redis.RedisError) as exc:
+                logger.warning("cannot load %s into Redis: %s", campaign.slug, exc)
+    return opened

@@ -1,0 +1,355 @@
+"""Resident pages of first-come campaigns (Hangzhou): countdown, claim (district → street → form), sold out,
+confirmation, status (claim number + ID number) and the small JSON of units left.
+
+Each view parses its input, calls one service or selector and renders; the rules live in ``allot.firstcome``.
+``admission_gate`` is the early-answer hook of ``allot.core.admission.AdmissionMiddleware``: it answers
+"not open yet" and "sold out for today" for the claim page and the claim API from the process cache and the
+sold-out flag, without a database query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from django import forms
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import path
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from allot.campaigns.models import Campaign
+from allot.core.codes import group
+from allot.core.errors import DomainError, NotFound
+from allot.delivery.addresses import gazetteer
+from allot.firstcome import gate, selectors
+from allot.firstcome.models import Claim
+from allot.firstcome.selectors import ClaimCampaign, Window
+from allot.firstcome.services import ClaimRequest, claim_create, claim_lookup, sold_out_error
+from allot.portal.forms import DomainErrorsMixin
+
+SESSION_KEY = "portal_claim_pk"
+REMAINING_MAX_AGE = 2
+COUNTDOWN_MAX_AGE = 30
+SOLD_OUT_MAX_AGE = 5
+
+
+# --- forms ----------------------------------------------------------------------------------------------
+
+class ClaimForm(DomainErrorsMixin, forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100, required=False, help_text=_("As on your resident ID card."),
+                           widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    id_number = forms.CharField(
+        label=_("Resident ID number"), max_length=40, required=False,
+        help_text=_("18 characters; the last one may be the letter X."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}))
+    phone = forms.CharField(label=_("Mobile phone number"), max_length=30, required=False,
+                            help_text=_("The courier calls this number."),
+                            widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel", "autocomplete": "tel"}))
+    district = forms.CharField(required=False, widget=forms.HiddenInput)
+    street = forms.CharField(required=False, widget=forms.HiddenInput)
+    outlet = forms.CharField(required=False, widget=forms.HiddenInput)
+    committee = forms.CharField(label=_("Community (社区/村)"), required=False, widget=forms.Select)
+    building = forms.CharField(label=_("Building (楼栋)"), max_length=40, required=False,
+                               help_text=_("e.g. 3 for 3幢 / 3号楼"),
+                               widget=forms.TextInput(attrs={"inputmode": "text", "autocomplete": "off"}))
+    unit = forms.CharField(label=_("Unit (单元)"), max_length=20, required=False,
+                           widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    room = forms.CharField(label=_("Room (室)"), max_length=20, required=False, help_text=_("e.g. 301"),
+                           widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}))
+    line = forms.CharField(label=_("Anything else the courier needs"), max_length=100, required=False,
+                           help_text=_("Optional, e.g. 东门快递柜. Everything above goes in its own field."),
+                           widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    consent = forms.BooleanField(
+        label=_("I have read the notice above and agree that my information is used as described."), required=False)
+
+    def __init__(self, *args: Any, committee_choices: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if committee_choices:
+            self.fields["committee"].widget.choices = [("", str(_("— choose —"))), *committee_choices]
+        else:
+            self.fields["committee"].widget = forms.HiddenInput()
+
+
+class ClaimLookupForm(DomainErrorsMixin, forms.Form):
+    number = forms.CharField(label=_("Claim number"), max_length=40, required=False,
+                             help_text=_("10 letters and digits, shown after your claim was accepted."),
+                             widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters",
+                                                           "spellcheck": "false"}))
+    id_number = forms.CharField(label=_("Resident ID number"), max_length=40, required=False,
+                                widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters",
+                                                              "spellcheck": "false"}))
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _claim_campaign(slug: str) -> ClaimCampaign:
+    try:
+        return selectors.claim_campaign(slug=slug)
+    except NotFound:
+        raise Http404(slug) from None
+
+
+def _render(request: HttpRequest, campaign: Campaign, template: str, context: dict[str, Any],
+            status: int = 200) -> HttpResponse:
+    with timezone.override(campaign.tz):
+        return render(request, template, {"campaign": campaign, **context}, status=status)
+
+
+def _public(response: HttpResponse, max_age: int) -> HttpResponse:
+    """A page that is the same for everybody for ``max_age`` seconds (no session, no CSRF token in it)."""
+    response["Cache-Control"] = f"public, max-age={max(1, max_age)}"
+    patch_vary_headers(response, ("Accept-Language", "Cookie"))
+    return response
+
+
+def _static_page(request: HttpRequest, campaign: Campaign, w: Window, *, status: int = 200) -> HttpResponse:
+    """Countdown, sold out, closed or maintenance: one template, the same for everyone, cacheable."""
+    sold_out = w.state == "open"
+    state = "sold_out" if sold_out else w.state
+    refresh = min(60, max(5, w.seconds_to_open)) if state == "before_open" else 0
+    with timezone.override(campaign.tz):
+        body = render_to_string("portal/firstcome/gate.html", {
+            "campaign": campaign, "w": w, "state": state, "refresh": refresh,
+            "opens_ms": int(w.opens.timestamp() * 1000)}, request=None)
+    response = HttpResponse(body, status=status)
+    if state == "before_open":
+        return _public(response, min(COUNTDOWN_MAX_AGE, w.seconds_to_open))
+    if status == 200:
+        return _public(response, SOLD_OUT_MAX_AGE)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _api_error(exc: DomainError) -> HttpResponse:
+    body = json.dumps({"errors": [e.as_dict() for e in exc.errors]}, ensure_ascii=False)
+    response = HttpResponse(body, status=exc.status, content_type="application/json; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _scope_hint(request: HttpRequest, campaign: Campaign) -> str | None:
+    """The area a POST asks for, read cheaply (no validation): only to look the sold-out flag up."""
+    if campaign.quota_scope == Campaign.QuotaScope.CITY:
+        return None
+    name = "outlet" if campaign.quota_scope == Campaign.QuotaScope.OUTLET else "district"
+    if request.path_info.startswith("/api/"):
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            return None
+        value = data.get(name) if isinstance(data, dict) else None
+        return value.strip() if isinstance(value, str) else None
+    return request.POST.get(name, "").strip() or None
+
+
+# --- the admission hook ---------------------------------------------------------------------------------
+
+def admission_gate(request: HttpRequest, match: re.Match[str]) -> HttpResponse | None:
+    """Answer early what needs no work: not open yet, closed, sold out. None lets the request through."""
+    try:
+        cc = selectors.claim_campaign(slug=match["slug"])
+    except NotFound:
+        return None
+    campaign = cc.campaign
+    w = selectors.window(campaign)
+    api = request.path_info.startswith("/api/")
+    if w.state != "open":
+        if api:
+            return _api_error(_window_error(campaign, w)) if request.method == "POST" else None
+        return _static_page(request, campaign, w, status=200 if request.method == "GET" else 409)
+    sold = gate.is_sold_out(slug=campaign.slug, day=w.day, scope_key=gate.WHOLE)
+    if not sold and request.method == "POST":
+        hint = _scope_hint(request, campaign)
+        sold = hint is not None and gate.is_sold_out(slug=campaign.slug, day=w.day, scope_key=hint)
+    if not sold:
+        return None
+    if api:
+        return _sold_out_api(request, campaign, w) if request.method == "POST" else None
+    return _static_page(request, campaign, w, status=200 if request.method == "GET" else 409)
+
+
+_SOLD_OUT_BODIES: dict[tuple[str, dt.date, str], bytes] = {}
+
+
+def _sold_out_api(request: HttpRequest, campaign: Campaign, w: Window) -> HttpResponse:
+    """The 409 ``sold_out`` body is the same for everyone asking in one language on one day: built once."""
+    lang = translation.get_language_from_request(request)
+    key = (campaign.slug, w.day, lang)
+    body = _SOLD_OUT_BODIES.get(key)
+    if body is None:
+        with translation.override(lang):
+            exc = sold_out_error(w)
+            body = json.dumps({"errors": [e.as_dict() for e in exc.errors]}, ensure_ascii=False).encode()
+        if len(_SOLD_OUT_BODIES) > 1000:
+            _SOLD_OUT_BODIES.clear()
+        _SOLD_OUT_BODIES[key] = body
+    response = HttpResponse(body, status=409, content_type="application/json; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["Content-Language"] = lang
+    return response
+
+
+def _window_error(campaign: Campaign, w: Window) -> DomainError:
+    from allot.firstcome.services import window_check
+
+    try:
+        window_check(campaign, timezone.now())
+    except DomainError as exc:
+        return exc
+    return sold_out_error(w)
+
+
+# --- pages ----------------------------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def claim(request: HttpRequest, slug: str) -> HttpResponse:
+    cc = _claim_campaign(slug)
+    campaign = cc.campaign
+    w = selectors.window(campaign)
+    if w.state != "open" or gate.is_sold_out(slug=slug, day=w.day, scope_key=gate.WHOLE):
+        return _static_page(request, campaign, w, status=200 if request.method == "GET" else 409)
+    source = request.POST if request.method == "POST" else request.GET
+    delivery = campaign.fulfilment == Campaign.Fulfilment.DELIVERY
+    g = gazetteer(campaign.city_id)
+    district = source.get("district", "")
+    street = source.get("street", "")
+    if request.method == "GET" and (delivery or campaign.quota_scope == Campaign.QuotaScope.DISTRICT):
+        if district not in g.districts:
+            return _never(_render(request, campaign, "portal/firstcome/pick.html", {
+                "w": w, "step": "district", "items": sorted(g.districts.items())}))
+        if delivery and g.streets_of.get(district) and street not in dict(g.streets_of[district]):
+            return _never(_render(request, campaign, "portal/firstcome/pick.html", {
+                "w": w, "step": "street", "district": (district, g.districts[district]),
+                "items": g.streets_of[district]}))
+    committees = g.committees_of.get(street, []) if delivery else []
+    if request.method == "GET":
+        form = ClaimForm(committee_choices=committees, initial={"district": district, "street": street,
+                                                                 "outlet": source.get("outlet", "")})
+        return _form_page(request, cc, w, form, district, street)
+    form = ClaimForm(request.POST, committee_choices=committees)
+    status = 400
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            c = claim_create(campaign=campaign, channel=Claim.Channel.WEB, list_ids=cc.list_ids, request=ClaimRequest(
+                name=d["name"], id_number=d["id_number"], phone=d["phone"], district=d["district"],
+                outlet=d["outlet"], street=d["street"], committee=d["committee"], building=d["building"],
+                unit=d["unit"], room=d["room"], line=d["line"], consent=d["consent"]))
+        except DomainError as exc:
+            if exc.code == "sold_out":
+                return _static_page(request, campaign, w, status=409)
+            form.add_domain_errors(exc.errors)
+            status = exc.status
+        else:
+            request.session.cycle_key()
+            request.session[SESSION_KEY] = c.pk
+            return redirect("portal:fc_done", slug=slug)
+    return _form_page(request, cc, w, form, district, street, status=status)
+
+
+def _never(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _form_page(request: HttpRequest, cc: ClaimCampaign, w: Window, form: ClaimForm, district: str, street: str,
+               status: int = 200) -> HttpResponse:
+    campaign = cc.campaign
+    g = gazetteer(campaign.city_id)
+    left = selectors.remaining(campaign=campaign, day=w.day)
+    return _never(_render(request, campaign, "portal/firstcome/form.html", {
+        "w": w, "form": form, "left": left, "delivery": campaign.fulfilment == Campaign.Fulfilment.DELIVERY,
+        "district_name": g.districts.get(district, ""), "district": district,
+        "street_name": dict(g.streets_of.get(district, [])).get(street, ""),
+    }, status=status))
+
+
+def _remembered(request: HttpRequest, campaign: Campaign) -> Claim | None:
+    pk = request.session.get(SESSION_KEY)
+    if not isinstance(pk, int):
+        return None
+    try:
+        c = selectors.claim_for_status(pk=pk)
+    except Claim.DoesNotExist:
+        return None
+    return c if c.campaign_id == campaign.pk else None
+
+
+@never_cache
+@require_GET
+def done(request: HttpRequest, slug: str) -> HttpResponse:
+    campaign = _claim_campaign(slug).campaign
+    c = _remembered(request, campaign)
+    if c is None:
+        return redirect("portal:fc_status_lookup", slug=slug)
+    return _render(request, campaign, "portal/firstcome/status.html",
+                   {"s": selectors.claim_status(claim=c), "number_grouped": group(c.number), "just_claimed": True})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def status_lookup(request: HttpRequest, slug: str) -> HttpResponse:
+    campaign = _claim_campaign(slug).campaign
+    if request.method == "GET":
+        return _render(request, campaign, "portal/firstcome/status_lookup.html", {"form": ClaimLookupForm()})
+    form = ClaimLookupForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            c = claim_lookup(number=form.cleaned_data["number"], id_number=form.cleaned_data["id_number"])
+        except DomainError as exc:
+            form.add_domain_errors(exc.errors)
+            status = exc.status
+        else:
+            if c.campaign_id == campaign.pk:
+                request.session.cycle_key()
+                request.session[SESSION_KEY] = c.pk
+                return redirect("portal:fc_status_view", slug=slug)
+            form.add_error(None, str(_("No claim matches this claim number and ID number. Check both and try "
+                                       "again.")))
+            status = 404
+    return _render(request, campaign, "portal/firstcome/status_lookup.html", {"form": form}, status=status)
+
+
+@never_cache
+@require_GET
+def status_view(request: HttpRequest, slug: str) -> HttpResponse:
+    campaign = _claim_campaign(slug).campaign
+    c = _remembered(request, campaign)
+    if c is None:
+        return redirect("portal:fc_status_lookup", slug=slug)
+    return _render(request, campaign, "portal/firstcome/status.html",
+                   {"s": selectors.claim_status(claim=c), "number_grouped": group(c.number)})
+
+
+@require_GET
+def remaining(request: HttpRequest, slug: str) -> HttpResponse:
+    """``{"day", "state", "opens_at", "units", "left", "sold_out", "by_area"}``, cacheable for 2 s."""
+    campaign = _claim_campaign(slug).campaign
+    w = selectors.window(campaign)
+    r = selectors.remaining(campaign=campaign, day=w.day)
+    sold_out = w.state == "open" and ((r.units > 0 and r.left == 0)
+                                      or gate.is_sold_out(slug=slug, day=w.day, scope_key=gate.WHOLE))
+    response = JsonResponse({
+        "day": w.day.isoformat(), "state": "sold_out" if sold_out else w.state,
+        "opens_at": w.opens.astimezone(campaign.tz).isoformat(), "units": r.units, "left": r.left,
+        "sold_out": sold_out, "by_area": r.by_scope, "as_of": dt.datetime.now(tz=campaign.tz).isoformat()})
+    response["Cache-Control"] = f"public, max-age={REMAINING_MAX_AGE}"
+    return response
+
+
+urlpatterns = [
+    path("c/<slug:slug>/claim/", claim, name="fc_claim"),
+    path("c/<slug:slug>/claim/done/", done, name="fc_done"),
+    path("c/<slug:slug>/claim/remaining.json", remaining, name="fc_remaining"),
+    path("c/<slug:slug>/claim/status/", status_lookup, name="fc_status_lookup"),
+    path("c/<slug:slug>/claim/status/view/", status_view, name="fc_status_view"),
+]

@@ -1,0 +1,148 @@
+"""Fixed-window rate limits keyed on what a scalper has to vary: ID number (blind index), phone (blind index),
+browser session, and, loosely, the client address (whole neighbourhoods share one address behind carrier NAT).
+
+With ``REDIS_URL`` set the counters live in Redis: one Lua call per request increments every key and sets its
+expiry atomically (INCR + EXPIRE). Without Redis they live in the database (``RateCounter``), so that several
+app processes on one machine share them. Either way the limiter FAILS CLOSED: when the store cannot be reached
+the request is refused with 503 ``rate_limit_unavailable``, never let through and never a 500.
+
+Keys are SHA-256 hashes of scope, kind and value: no raw address, phone or index is written to the store.
+``ALLOT_RATE_LIMIT_PREFIX`` (default ``allot:rl``) lets deployments (and test runs) share one Redis database.
+Limits per scope and kind are ``(count, window seconds)``; ``ALLOT_RATE_LIMITS`` overrides them, e.g.
+``{"register": {"ip": (1000, 3600)}}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from allot.core.errors import DomainError
+from allot.verification.models import RateCounter
+
+logger = logging.getLogger("allot.verification")
+
+HOUR = 3600
+DAY = 24 * HOUR
+DEFAULT_LIMITS: dict[str, dict[str, tuple[int, int]]] = {
+    # registration attempts
+    "register": {"ip": (600, HOUR), "session": (20, HOUR), "id": (5, HOUR), "phone": (10, HOUR)},
+    # asking for a one-time code
+    "status_code": {"ip": (300, HOUR), "session": (10, HOUR), "id": (5, HOUR)},
+    # SMS actually sent to one phone (enforced silently: see registrations.services)
+    "sms_phone": {"phone": (10, HOUR)},
+    # typing a one-time code (each code also allows only 5 tries)
+    "code_verify": {"ip": (600, HOUR), "session": (30, HOUR)},
+}
+
+_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local c = redis.call('INCR', key)
+  if c == 1 or redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ARGV[i]) end
+  out[i] = c
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is asking, as far as the interface can tell: the client address and the browser session (empty for
+    API clients)."""
+
+    ip: str = ""
+    session: str = ""
+
+
+def limits(scope: str) -> dict[str, tuple[int, int]]:
+    merged = dict(DEFAULT_LIMITS.get(scope, {}))
+    merged.update((getattr(settings, "ALLOT_RATE_LIMITS", None) or {}).get(scope, {}))
+    return merged
+
+
+def _key(scope: str, kind: str, value: str, window: int, now: float) -> tuple[str, int]:
+    digest = hashlib.sha256(f"{scope}\x00{kind}\x00{value}".encode()).hexdigest()[:40]
+    index = int(now // window)
+    prefix = getattr(settings, "ALLOT_RATE_LIMIT_PREFIX", "") or "allot:rl"
+    return f"{prefix}:{scope}:{kind}:{digest}:{index}", (index + 1) * window
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str) -> Any:
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    return client, client.register_script(_LUA)
+
+
+def _count_redis(url: str, keys: list[tuple[str, int, int]]) -> list[int]:
+    _client, script = _redis(url)
+    return [int(c) for c in script(keys=[k for k, _w, _e in keys], args=[w for _k, w, _e in keys])]
+
+
+def _count_db(keys: list[tuple[str, int, int]]) -> list[int]:
+    counts = []
+    with transaction.atomic():
+        for key, _window, ends in keys:
+            if not RateCounter.objects.filter(key=key).update(count=F("count") + 1):
+                try:
+                    with transaction.atomic():
+                        RateCounter.objects.create(key=key, count=1,
+                                                   expires_at=dt.datetime.fromtimestamp(ends, tz=dt.UTC))
+                except IntegrityError:
+                    RateCounter.objects.filter(key=key).update(count=F("count") + 1)
+            counts.append(RateCounter.objects.values_list("count", flat=True).get(key=key))
+    return counts
+
+
+def _unavailable() -> DomainError:
+    return DomainError(_("The service is busy. Please try again in a few minutes."),
+                       code="rate_limit_unavailable", status=503)
+
+
+def rate_count(*, scope: str, keys: dict[str, str]) -> list[str]:
+    """Count one attempt against each non-empty key of ``keys`` (kind → value) that ``scope`` limits; return
+    the kinds now over their limit. Raises 503 ``rate_limit_unavailable`` when the store is down."""
+    rules = limits(scope)
+    now = time.time()
+    todo: list[tuple[str, str, int, int, int]] = []
+    for kind, value in keys.items():
+        if value and kind in rules:
+            limit, window = rules[kind]
+            key, ends = _key(scope, kind, value, window, now)
+            todo.append((kind, key, window, ends, limit))
+    if not todo:
+        return []
+    triples = [(key, window, ends) for _kind, key, window, ends, _limit in todo]
+    url = getattr(settings, "REDIS_URL", "")
+    try:
+        counts = _count_redis(url, triples) if url else _count_db(triples)
+    except redis.RedisError as exc:
+        logger.error("rate limiter store unreachable, refusing (%s)", type(exc).__name__)
+        raise _unavailable() from None
+    except DatabaseError as exc:
+        logger.error("rate limiter table unusable, refusing (%s)", type(exc).__name__)
+        raise _unavailable() from None
+    return [kind for (kind, _k, _w, _e, limit), count in zip(todo, counts, strict=True) if count > limit]
+
+
+def rate_limit(*, scope: str, keys: dict[str, str]) -> None:
+    """Count one attempt; refuse with 429 ``rate_limited`` when any key is over its limit."""
+    if rate_count(scope=scope, keys=keys):
+        raise DomainError(_("Too many attempts. Please wait an hour and try again, or ask your residents' "
+                            "committee for help."), code="rate_limited", status=429)
+
+
+def rate_counters_purge(*, now: dt.datetime | None = None) -> int:
+    return RateCounter.objects.filter(expires_at__lt=now or timezone.now()).delete()[0]

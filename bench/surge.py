@@ -1,0 +1,497 @@
+"""Opening-time surge against the real server: first-come claims at 1× and 10× the load it sustains.
+
+    python bench/surge.py                       # SQLite (embedded default), 1 gunicorn process
+    python bench/surge.py --pg --redis          # PostgreSQL + Redis, 2 gunicorn processes
+
+What it does:
+
+1. Creates a bench database (SQLite file under var/bench/, or the PostgreSQL database ``allot_bench`` on
+   127.0.0.1:5432; ``--redis`` uses Redis database 14 on 127.0.0.1:6379, emptied first), migrates it and loads
+   Hangzhou's districts and one first-come delivery campaign per run (city-wide quota, open now).
+2. Starts gunicorn (WSGI, ``gthread`` workers) in its own process group on 127.0.0.1.
+3. Calibrates: a closed loop of ``--conns`` keep-alive connections claims for ``--calibrate`` seconds against a
+   quota that does not run out; the accepted claims per second is "1×".
+4. Runs the surge twice from a separate load-generator process (asyncio, raw HTTP/1.1 over keep-alive sockets,
+   open loop: requests are sent on schedule whether or not earlier ones were answered, so a slow server shows as
+   latency instead of hiding it): at 1× and at 10× the calibrated rate, for ``--seconds``, every request a
+   different resident, against a quota of half the run's 1× capacity so that it sells out mid-run. A resident
+   told 503 (busy) comes back after ``Retry-After``, as a phone would.
+5. Prints per run: accepted claims/s, "sold out" answers/s, p50/p95/p99 latency of accepted and of refused
+   answers (measured from the moment the request was due, including any wait for a free connection), 5xx other
+   than the deliberate 503s, errors and timeouts, and from the database at the end: oversell (claims − quota)
+   and undersell (units left while residents who asked were refused).
+
+All traffic goes to 127.0.0.1. The load generator shares the machine's cores with the server: on a 2-core box it
+takes a good part of one core at high rates, so the server figures are a lower bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+PG_BENCH_DB = "allot_bench"
+REDIS_BENCH_URL = "redis://127.0.0.1:6379/14"
+CODE_RE = re.compile(rb'"code":\s*"([a-z_]+)"')
+_W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+
+
+def id_number(n: int) -> str:
+    """A synthetic resident ID number with a valid check character (region 330106 西湖区, born 1985-2004: the
+    region code must have existed in the birth year); distinct for 6,720,000 consecutive ``n``."""
+    year = 1985 + (n // 336_000) % 20
+    body = f"330106{year}{1 + (n // 1000) % 12:02d}{1 + (n // 12000) % 28:02d}{n % 1000:03d}"
+    check = "10X98765432"[sum(int(c) * w for c, w in zip(body, _W, strict=True)) % 11]
+    return body + check
+
+
+def claim_body(n: int) -> bytes:
+    return json.dumps({
+        "name": "王五", "id_number": id_number(n), "phone": f"+86139{n % 100_000_000:08d}", "district": "330106",
+        "street": "330106001000", "committee": "330106001001", "building": str(1 + n % 30), "unit": "2",
+        "room": str(101 + n % 20), "consent": True}, ensure_ascii=False).encode()
+
+
+# --- environment and server ----------------------------------------------------------------------------
+
+def bench_env(args: argparse.Namespace) -> dict[str, str]:
+    import base64
+
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
+        "ALLOT_BLIND_INDEX_KEY": base64.urlsafe_b64encode(b"b" * 32).decode(),
+        "ALLOT_DATA_KEYS": "b1:" + base64.urlsafe_b64encode(b"d" * 32).decode(),
+        "ALLOT_LOG_LEVEL": "ERROR",
+        "ALLOT_ADMISSION_MAX_IN_FLIGHT": str(args.cap),
+        "PYTHONPATH": str(ROOT),
+    })
+    (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
+    if args.pg:
+        # a psycopg pool per process, as large as the admission cap: threads share connections instead of one
+        # connection per thread, which with 2 processes × 32 threads would crowd PostgreSQL's max_connections
+        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+        env["DATABASE_POOL"] = "true"
+        env["DATABASE_POOL_SIZE"] = str(args.cap)
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{ROOT / 'var' / 'bench' / 'surge.sqlite3'}"
+    env["REDIS_URL"] = REDIS_BENCH_URL if args.redis else ""
+    return env
+
+
+def prepare_database(args: argparse.Namespace, env: dict[str, str]) -> None:
+    if args.pg:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(env["DATABASE_URL"].removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+    if args.redis:
+        import redis
+
+        redis.Redis.from_url(REDIS_BENCH_URL).flushdb()
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+
+def django_setup(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def campaign_create(slug: str, quota: int) -> None:
+    import datetime as dt
+
+    from allot.campaigns.models import Campaign
+    from allot.places.models import Division
+    from allot.places.services import divisions_import, places_import_csv
+
+    if not Division.objects.filter(code="3301").exists():
+        divisions_import(province_code="33")
+        places_import_csv(text="district_code,street_code,street_name,committee_code,committee_name\n"
+                               "330106,330106001000,北山街道,330106001001,北山社区\n")
+    Campaign.objects.create(
+        slug=slug, name=f"surge {slug}", good="一次性医用口罩", units_per_winner=5, city_id="3301",
+        status=Campaign.Status.ACTIVE, starts_on=dt.date(2020, 1, 1), mode=Campaign.Mode.FIRST_COME,
+        fulfilment=Campaign.Fulfilment.DELIVERY, opens_at=dt.time(0, 0), quota_scope=Campaign.QuotaScope.CITY,
+        daily_quota=quota, maintenance_start=None, maintenance_end=None)
+
+
+def campaign_result(slug: str) -> tuple[int, int, int]:
+    """(quota units, claims in the database, quota.taken)"""
+    from allot.firstcome.models import Claim, Quota
+
+    q = Quota.objects.filter(campaign__slug=slug).first()
+    claims = Claim.objects.filter(campaign__slug=slug).count()
+    return (q.units if q else 0), claims, (q.taken if q else 0)
+
+
+def server_start(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
+           "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
+           "--backlog", "4096", "--keep-alive", "75", "--worker-connections", "4000", "--log-level", "warning"]
+    log = (ROOT / "var" / "bench").joinpath("server.log").open("ab")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", args.port), timeout=0.5).close()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    server_stop(proc)
+    raise SystemExit("gunicorn did not start")
+
+
+def server_stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+# --- the load generator (a separate process) -----------------------------------------------------------
+
+@dataclass
+class Sample:
+    status: int
+    code: str
+    latency: float
+    done_at: float
+
+
+@dataclass
+class LoadResult:
+    samples: list[Sample] = field(default_factory=list)
+    errors: int = 0
+    timeouts: int = 0
+    final: dict[int, str] = field(default_factory=dict)   # person -> last answer
+    started: float = 0.0
+    connections: int = 0
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes, int]:
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nAccept-Language: zh-hans\r\n\r\n").encode()
+        self.writer.write(head + body)
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("closed")
+        status = int(status_line.split()[1])
+        length, retry_after, close, chunked = 0, 0, False, False
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _sep, value = line.partition(b":")
+            lname = name.strip().lower()
+            if lname == b"content-length":
+                length = int(value)
+            elif lname == b"retry-after":
+                retry_after = int(value)
+            elif lname == b"connection" and value.strip().lower() == b"close":
+                close = True
+            elif lname == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+        if chunked:
+            parts = []
+            while True:
+                size = int((await self.reader.readline()).split(b";")[0], 16)
+                chunk = await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                parts.append(chunk[:-2])
+            payload = b"".join(parts)
+        else:
+            payload = await self.reader.readexactly(length) if length else b""
+        if close:
+            self.writer.close()
+            raise _Closed(status, payload, retry_after)
+        return status, payload, retry_after
+
+
+class _Closed(Exception):
+    def __init__(self, status: int, payload: bytes, retry_after: int) -> None:
+        self.answer = (status, payload, retry_after)
+
+
+class Pool:
+    def __init__(self, port: int, limit: int) -> None:
+        self.port, self.limit = port, limit
+        self.idle: list[Connection] = []
+        self.opened = 0
+        self.waiters: asyncio.Queue[Connection] = asyncio.Queue()
+        self.sem = asyncio.Semaphore(limit)
+
+    async def request(self, path: str, body: bytes) -> tuple[int, bytes, int]:
+        async with self.sem:
+            conn = self.idle.pop() if self.idle else None
+            if conn is None:
+                r, w = await asyncio.open_connection("127.0.0.1", self.port)
+                self.opened += 1
+                conn = Connection(r, w)
+            try:
+                answer = await conn.post(path, body)
+            except _Closed as closed:
+                return closed.answer
+            except BaseException:
+                conn.writer.close()
+                raise
+            self.idle.append(conn)
+            return answer
+
+
+def _code(payload: bytes) -> str:
+    m = CODE_RE.search(payload)
+    return m.group(1).decode() if m else ""
+
+
+async def _one(pool: Pool, path: str, person: int, due: float, result: LoadResult, timeout: float,
+               retries: list[tuple[float, int]], deadline: float) -> None:
+    try:
+        status, payload, retry_after = await asyncio.wait_for(pool.request(path, claim_body(person)), timeout)
+    except TimeoutError:
+        result.timeouts += 1
+        result.final[person] = "timeout"
+        return
+    except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
+        result.errors += 1
+        result.final[person] = "error"
+        return
+    now = time.monotonic()
+    code = "accepted" if status == 201 else (_code(payload) or f"http_{status}")
+    result.samples.append(Sample(status=status, code=code, latency=now - due, done_at=now))
+    result.final[person] = code
+    if status == 503 and retry_after and now + retry_after < deadline:
+        retries.append((now + retry_after, person))
+
+
+async def open_loop(port: int, path: str, rate: float, seconds: float, first_person: int, conns: int,
+                    timeout: float) -> LoadResult:
+    pool = Pool(port, conns)
+    result = LoadResult(started=time.monotonic())
+    total = int(rate * seconds)
+    deadline = result.started + seconds + 5
+    retries: list[tuple[float, int]] = []
+    tasks: set[asyncio.Task[None]] = set()
+    for i in range(total):
+        due = result.started + i / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        while retries and retries[0][0] <= time.monotonic():
+            t_due, person = retries.pop(0)
+            task = asyncio.create_task(_one(pool, path, person, t_due, result, timeout, retries, deadline))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        retries.sort()
+        task = asyncio.create_task(_one(pool, path, first_person + i, due, result, timeout, retries, deadline))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    while tasks or retries:
+        retries.sort()
+        while retries and retries[0][0] <= time.monotonic():
+            t_due, person = retries.pop(0)
+            task = asyncio.create_task(_one(pool, path, person, t_due, result, timeout, retries, deadline))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.sleep(0.01)
+        if time.monotonic() > deadline + timeout:
+            break
+    result.connections = pool.opened
+    return result
+
+
+async def closed_loop(port: int, path: str, seconds: float, first_person: int, conns: int) -> LoadResult:
+    pool = Pool(port, conns)
+    result = LoadResult(started=time.monotonic())
+    end = result.started + seconds
+    counter = iter(range(first_person, first_person + 10_000_000))
+
+    async def worker() -> None:
+        while time.monotonic() < end:
+            person = next(counter)
+            due = time.monotonic()
+            retries: list[tuple[float, int]] = []
+            await _one(pool, path, person, due, result, 10.0, retries, end)
+            if retries:  # told 503 busy: wait as long as Retry-After says, like a phone would
+                await asyncio.sleep(max(0.0, retries[0][0] - time.monotonic()))
+
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    result.connections = pool.opened
+    return result
+
+
+def _load_process(kind: str, kwargs: dict[str, Any], out: Any) -> None:
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    coro = closed_loop(**kwargs) if kind == "closed" else open_loop(**kwargs)
+    result = asyncio.run(coro)
+    out.send(result)
+    out.close()
+
+
+def run_load(kind: str, **kwargs: Any) -> LoadResult:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_load_process, args=(kind, kwargs, child))
+    proc.start()
+    result: LoadResult = parent.recv()
+    proc.join()
+    return result
+
+
+# --- report --------------------------------------------------------------------------------------------
+
+def pct(values: list[float], p: float) -> str:
+    if not values:
+        return "-"
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return f"{values[k] * 1000:.1f}"
+
+
+def report(title: str, r: LoadResult, quota: int, db_claims: int, db_taken: int, offered: float,
+           seconds: float) -> dict[str, Any]:
+    accepted = [s for s in r.samples if s.status == 201]
+    refused = [s for s in r.samples if s.status != 201]
+    sold = [s for s in r.samples if s.code == "sold_out"]
+    deliberate = {"busy", "temporarily_unavailable"}
+    other_5xx = [s for s in r.samples if s.status >= 500 and s.code not in deliberate]
+    busy = [s for s in r.samples if s.code == "busy"]
+    acc_rate = 0.0
+    if len(accepted) > 1:
+        span = max(s.done_at for s in accepted) - min(s.done_at for s in accepted)
+        acc_rate = len(accepted) / span if span > 0 else float("nan")
+    sold_rate = 0.0
+    if len(sold) > 1:
+        span = max(s.done_at for s in sold) - min(s.done_at for s in sold)
+        sold_rate = len(sold) / span if span > 0 else float("nan")
+    left = max(0, quota - db_claims)
+    refused_people = sum(1 for v in r.final.values() if v != "accepted")
+    codes: dict[str, int] = {}
+    for s in r.samples:
+        codes[s.code or str(s.status)] = codes.get(s.code or str(s.status), 0) + 1
+    row = {
+        "run": title, "offered_rps": round(offered), "requests": len(r.samples) + r.errors + r.timeouts,
+        "accepted_http": len(accepted), "accepted_db": db_claims, "quota": quota,
+        "accepted_per_s": round(acc_rate), "sold_out_per_s": round(sold_rate),
+        "lat_accepted_ms": (pct([s.latency for s in accepted], 50), pct([s.latency for s in accepted], 95),
+                            pct([s.latency for s in accepted], 99)),
+        "lat_refused_ms": (pct([s.latency for s in refused], 50), pct([s.latency for s in refused], 95),
+                           pct([s.latency for s in refused], 99)),
+        "lat_all_max_ms": pct([s.latency for s in r.samples], 100),
+        "busy_503": len(busy), "other_5xx": len(other_5xx), "errors": r.errors, "timeouts": r.timeouts,
+        "oversell": db_claims - quota if db_claims > quota else 0, "undersell": min(left, refused_people),
+        "http_vs_db_mismatch": len(accepted) - db_claims, "taken_vs_claims_mismatch": db_taken - db_claims,
+        "connections": r.connections, "answers": codes,
+    }
+    print(f"\n== {title}: offered {offered:.0f} req/s for {seconds:.0f} s, quota {quota}")
+    print(f"  requests {row['requests']} ({r.connections} connections); answers {codes}")
+    print(f"  accepted: {len(accepted)} (database: {db_claims}, quota.taken {db_taken}) at {acc_rate:.0f} claims/s")
+    print(f"  'sold out' answers: {len(sold)} at {sold_rate:.0f}/s")
+    print("  latency ms p50/p95/p99  accepted: {}/{}/{}   refused: {}/{}/{}   max(all): {}".format(
+        *row["lat_accepted_ms"], *row["lat_refused_ms"], row["lat_all_max_ms"]))
+    print(f"  deliberate 503 busy: {len(busy)}; other 5xx: {len(other_5xx)}; client errors: {r.errors}; "
+          f"timeouts: {r.timeouts}")
+    print(f"  oversell: {row['oversell']}   undersell: {row['undersell']} (units left {left}, "
+          f"residents refused {refused_people})")
+    return row
+
+
+# --- main ----------------------------------------------------------------------------------------------
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pg", action="store_true", help="PostgreSQL (database allot_bench on 127.0.0.1:5432)")
+    p.add_argument("--redis", action="store_true", help="Redis (database 14 on 127.0.0.1:6379)")
+    p.add_argument("--workers", type=int, default=None, help="gunicorn processes (default 1 SQLite, 2 PostgreSQL)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads per process (default cap + 2: a few to refuse with, more only add GIL convoys)")
+    p.add_argument("--cap", type=int, default=None,
+                   help="in-flight claim requests per process (admission; default 4 SQLite, 6 PostgreSQL)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--conns", type=int, default=None,
+                   help="keep-alive connections for the calibration (default: 4 × processes × cap; a connection told "
+                        "503 waits Retry-After)")
+    p.add_argument("--max-conns", type=int, default=2000, help="connection limit of the open-loop generator")
+    p.add_argument("--calibrate", type=float, default=5.0, help="seconds of closed-loop calibration")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds of each surge")
+    p.add_argument("--rate", type=float, default=None, help="skip calibration: 1× in requests per second")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--json", help="also write the figures to this file")
+    args = p.parse_args()
+    if args.workers is None:
+        args.workers = 2 if args.pg else 1
+    if args.cap is None:
+        args.cap = 6 if args.pg else 4
+    if args.threads is None:
+        args.threads = args.cap + 2
+    if args.conns is None:
+        args.conns = 4 * args.workers * args.cap
+    env = bench_env(args)
+    print(f"surge: {'PostgreSQL' if args.pg else 'SQLite'}{' + Redis' if args.redis else ''}, gunicorn "
+          f"{args.workers} process(es) × {args.threads} threads (gthread), admission cap {args.cap} per process, "
+          f"{os.cpu_count()} cores")
+    prepare_database(args, env)
+    django_setup(env)
+    path = "/api/v1/campaigns/{}/claims"
+    rows = []
+    server = server_start(args, env)
+    try:
+        rate = args.rate
+        if rate is None:
+            campaign_create("surge-calibrate", 10_000_000)
+            r = run_load("closed", port=args.port, path=path.format("surge-calibrate"), seconds=args.calibrate,
+                         first_person=0, conns=args.conns)
+            accepted = [s for s in r.samples if s.status == 201]
+            rate = len(accepted) / args.calibrate
+            print(f"\ncalibration: closed loop, {args.conns} connections, {args.calibrate:.0f} s: "
+                  f"{len(accepted)} accepted ({rate:.0f}/s), answers "
+                  f"{ {c: sum(1 for s in r.samples if s.code == c) for c in {s.code for s in r.samples}} }")
+        for factor, first in ((1, 2_000_000), (10, 4_000_000)):
+            slug = f"surge-{factor}x"
+            quota = max(10, int(rate * args.seconds / 2))
+            campaign_create(slug, quota)
+            offered = rate * factor
+            r = run_load("open", port=args.port, path=path.format(slug), rate=offered, seconds=args.seconds,
+                         first_person=first, conns=args.max_conns, timeout=args.timeout)
+            units, claims, taken = campaign_result(slug)
+            rows.append(report(f"{factor}x", r, units or quota, claims, taken, offered, args.seconds))
+    finally:
+        server_stop(server)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
