@@ -186,7 +186,7 @@ class StatusReport:
 @dataclass(frozen=True)
 class StatusOutcome:
     parcel: str
-    result: str   # applied | duplicate | stale | terminal | unknown_parcel | not_yours | invalid
+    result: str   # applied | duplicate | stale | terminal | unknown_parcel (also: another courier's) | invalid
     status: str   # the parcel's status afterwards ('' when unknown)
 
 
@@ -223,11 +223,10 @@ def parcel_status_report(*, courier: Courier, report: StatusReport) -> StatusOut
 
     number, event_id = normalize_code(report.parcel), _event_id(report)
     with transaction.atomic():
-        parcel = Parcel.objects.select_for_update().filter(number=number).first()
+        # Another courier's parcel answers exactly like a parcel that does not exist: no existence oracle.
+        parcel = Parcel.objects.select_for_update().filter(number=number, courier=courier).first()
         if parcel is None:
             return StatusOutcome(parcel=number, result="unknown_parcel", status="")
-        if parcel.courier_id != courier.pk:
-            return StatusOutcome(parcel=number, result="not_yours", status="")
         if ParcelEvent.objects.filter(courier=courier, event_id=event_id).exists():
             return StatusOutcome(parcel=number, result="duplicate", status=parcel.status)
         if parcel.status in TERMINAL:

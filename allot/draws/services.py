@@ -286,7 +286,8 @@ def _roll_over(round_: Round) -> int:
             entry_id=secrets.token_hex(16), district_id=r.district_id, outlet_id=r.outlet_id,
             accept_any=r.accept_any, weight=_weight(campaign, losses), losses_before=losses,
             channel=Registration.Channel.ROLLOVER, consent_version=r.consent_version, consent_at=r.consent_at,
-            rolled_from=r))
+            consent_health_version=r.consent_health_version, consent_health_at=r.consent_health_at,
+            health_sealed=r.health_sealed, rolled_from=r))
     Registration.objects.bulk_create(new, batch_size=1000)
     return len(new)
 

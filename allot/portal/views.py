@@ -107,6 +107,8 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def campaign_detail(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = _campaign(slug)
+    if campaign.mode == Campaign.Mode.FIRST_COME:  # Hangzhou's model has its own page (countdown, quota left)
+        return redirect("portal:fc_claim", slug=campaign.slug)
     round_ = campaign_selectors.round_current(campaign)
     numbers = campaign_selectors.round_numbers(round_=round_)
     draw_date = numbers.draw_date or campaign_selectors.draw_date_for(campaign)

@@ -4,8 +4,10 @@ personal data is irreversibly erased, once, by the scheduled job ``retention``.
 What goes: the sealed name, ID number and phone, their blind indexes and masked forms (the person row is blanked,
 or — when the same person is still registered in a campaign whose retention is not over — this campaign's
 registrations are moved to a new blank person, so nothing links them back), and the entries of eligibility lists
-that no live campaign uses. Other apps that hold personal data per campaign (one-time codes, delivery addresses)
-add an eraser to ``ERASERS``.
+that no live campaign uses; first-come claims are treated like registrations, delivery addresses lose everything
+below the street, and sealed health declarations are emptied. (One-time codes live 10 minutes and SMS messages
+7 days after sending: the ``sms`` job purges them.) Other apps that come to hold personal data per campaign add
+an eraser to ``ERASERS``.
 
 What stays: registrations as counts (round, district, outlet, status, channel), draws and their published
 bundles (entry ids are random and never linked to a person after this), pickup codes and the audit and access
@@ -27,6 +29,8 @@ from django.utils import timezone
 from allot.campaigns.models import Campaign
 from allot.core.audit import log_action
 from allot.core.locking import lock_one
+from allot.delivery.models import Parcel
+from allot.firstcome.models import Claim
 from allot.identity.models import EligibilityEntry, EligibilityList, Person
 from allot.privacy.models import RetentionRun
 from allot.registrations.models import Registration
@@ -67,9 +71,13 @@ def campaign_personal_data_erase(*, campaign: Campaign, now: dt.datetime | None 
         if existing is not None:
             return existing
         regs = Registration.objects.filter(campaign=campaign)
-        person_ids = set(regs.values_list("person_id", flat=True))
-        shared = set(Registration.objects.filter(person_id__in=person_ids).exclude(campaign=campaign)
-                     .values_list("person_id", flat=True))
+        claims = Claim.objects.filter(campaign=campaign)
+        holders = (regs, claims)  # every per-campaign row that points at a person
+        person_ids = set(regs.values_list("person_id", flat=True)) | set(claims.values_list("person_id", flat=True))
+        shared = (set(Registration.objects.filter(person_id__in=person_ids).exclude(campaign=campaign)
+                      .values_list("person_id", flat=True))
+                  | set(Claim.objects.filter(person_id__in=person_ids).exclude(campaign=campaign)
+                        .values_list("person_id", flat=True)))
         # People only this campaign knows: blank the row in place. The unique id_index becomes "erased:<pk>".
         own = person_ids - shared
         Person.objects.filter(pk__in=own).update(
@@ -77,7 +85,12 @@ def campaign_personal_data_erase(*, campaign: Campaign, now: dt.datetime | None 
         # People still registered in a live campaign: this campaign's registrations move to a new blank person.
         for person_id in sorted(shared):
             blank = Person.objects.create(id_index=f"erased:{secrets.token_hex(16)}", **BLANK)
-            regs.filter(person_id=person_id).update(person=blank)
+            for rows in holders:
+                rows.filter(person_id=person_id).update(person=blank)
+        # Health declarations (sensitive) and delivery addresses below the street go entirely.
+        regs.exclude(health_sealed="").update(health_sealed="")
+        Parcel.objects.filter(claim__campaign=campaign).update(building="", unit="", room="", line="",
+                                                               committee=None, status_note="")
         # Eligibility entries of lists that no campaign with retention still running uses.
         live = Campaign.objects.exclude(pk=campaign.pk).exclude(pk__in=RetentionRun.objects.values("campaign_id"))
         lists = EligibilityList.objects.filter(campaign=campaign).exclude(campaign__in=live)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -142,6 +143,17 @@ def sms_outbox_drain(*, now: dt.datetime | None = None, limit: int = 200,
             message.save(update_fields=["sent_at", "attempts"])
             sent += 1
     return sent
+
+
+def sms_outbox_purge(*, now: dt.datetime | None = None) -> int:
+    """Forget messages ``ALLOT_SMS_KEEP_DAYS`` (default 7) after they were sent or given up on: the outbox is a
+    delivery queue, not an archive of who was told what."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=getattr(settings, "ALLOT_SMS_KEEP_DAYS", 7))
+    done = SmsMessage.objects.filter(created_at__lt=cutoff).filter(
+        Q(sent_at__isnull=False) | Q(attempts__gte=MAX_ATTEMPTS))
+    deleted, _detail = done.delete()
+    return deleted
 
 
 def sms_last(*, phone: str) -> SmsMessage | None:

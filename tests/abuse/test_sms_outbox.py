@@ -81,3 +81,18 @@ def test_no_url_serves_the_outbox(xiamen, client):
 
     patterns = str(get_resolver().reverse_dict.keys())
     assert "sms" not in patterns.lower() and "outbox" not in patterns.lower()
+
+
+def test_sent_messages_are_forgotten_after_a_week_unsent_ones_are_kept(xiamen):
+    import datetime as dt
+
+    from allot.verification.sms import sms_outbox_purge
+
+    _register(xiamen, 1)
+    _register(xiamen, 2)
+    now = timezone.now()
+    sms_outbox_drain(now=now, limit=1)  # one sent, one still waiting
+    later = now + dt.timedelta(days=8)
+
+    assert sms_outbox_purge(now=later) == 1
+    assert SmsMessage.objects.get().sent_at is None

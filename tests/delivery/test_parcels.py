@@ -81,10 +81,26 @@ def test_a_delivered_parcel_never_changes_again(parcel, courier):
     assert parcel.status == "delivered"
 
 
-def test_a_parcel_of_another_courier_is_not_yours(parcel, hangzhou):
+def test_a_parcel_of_another_courier_looks_unknown_and_does_not_move(parcel, hangzhou):
     other = Courier.objects.create(code="yto", name="圆通")
 
-    assert parcel_status_report(courier=other, report=_report(parcel, "picked_up", 0)).result == "not_yours"
+    before = Parcel.objects.get(pk=parcel.pk).status
+    assert parcel_status_report(courier=other, report=_report(parcel, "picked_up", 0)).result == "unknown_parcel"
+    parcel.refresh_from_db()
+    assert parcel.status == before != "picked_up"
+
+
+def test_the_api_answers_404_for_another_couriers_parcel_as_for_a_missing_one(parcel, hangzhou):
+    other = Courier.objects.create(code="yto", name="圆通")
+    c = Client(HTTP_AUTHORIZATION=f"Bearer {courier_key_issue(courier=other)}")
+    body = {"status": "picked_up", "at": T0.isoformat()}
+    theirs = c.post(f"/api/v1/courier/parcels/{parcel.number}/status", {**body, "parcel": parcel.number},
+                    content_type="application/json")
+    missing = c.post("/api/v1/courier/parcels/ZZZZZZZZZZ/status", {**body, "parcel": "ZZZZZZZZZZ"},
+                     content_type="application/json")
+
+    assert theirs.status_code == missing.status_code == 404, (theirs.content, missing.content)
+    assert theirs.json()["errors"][0]["code"] == missing.json()["errors"][0]["code"] == "unknown_parcel"
 
 
 def test_an_undeliverable_parcel_returns_its_unit_to_the_next_days_quota_once(parcel, courier):

@@ -245,3 +245,21 @@ def test_fairness_report_of_a_published_draw(round_with_entries):
     assert report.entrants == 9 and report.winners == 4
     assert {r.label for r in report.by_outlet} == {"XM-SM-001", "XM-SM-002"}
     assert sum(b.entrants for b in report.buckets) == 9
+
+
+def test_a_rolled_over_entry_keeps_its_health_declaration_and_consent(xiamen):
+    from allot.registrations.services import HealthAnswers
+
+    c = xiamen.campaign
+    c.ask_health = True
+    c.save()
+    round_ = round_get_or_create(campaign=c, draw_date=draw_date_for(c))
+    supply_set(round_=round_, outlet=xiamen.outlets[0], packs=1)
+    health = HealthAnswers(returned=False, symptoms=False)
+    for i in (1, 2):
+        registration_create(campaign=c, request=registration_request(i, consent_health=True, health=health))
+    draw_run_now(campaign=c)
+    loser = Registration.objects.get(round=round_, status="lost")
+    rolled = loser.rolled_to
+    assert rolled.health_sealed == loser.health_sealed != ""
+    assert rolled.consent_health_at == loser.consent_health_at is not None

@@ -453,3 +453,11 @@ def test_a_redeemed_code_shows_when_it_was_collected(stocked, zh_client, clerk_f
 
     assert "已领取" in html
     assert "<svg" not in html
+
+
+def test_a_first_come_campaign_page_leads_to_its_claim_page(db, client):
+    from tests.firstcome.hangzhou import build_hangzhou
+
+    campaign = build_hangzhou(quota=3)
+    response = client.get(f"/c/{campaign.slug}/")
+    assert response.status_code == 302 and response["Location"] == f"/c/{campaign.slug}/claim/"

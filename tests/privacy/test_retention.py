@@ -104,3 +104,28 @@ def test_erasing_twice_does_nothing_more(city):
     first = campaign_personal_data_erase(campaign=city.campaign, now=timezone.now())
     second = campaign_personal_data_erase(campaign=city.campaign, now=timezone.now())
     assert first.pk == second.pk and RetentionRun.objects.count() == 1
+
+
+def test_a_first_come_delivery_campaign_loses_claimants_and_addresses_after_retention(db):
+    from allot.delivery.models import Parcel
+    from allot.firstcome.models import Claim
+    from allot.firstcome.services import claim_create
+    from tests.firstcome.hangzhou import build_hangzhou, claim_request, clear_caches
+
+    # given a delivery campaign that ended, with a claim and its parcel address
+    clear_caches()
+    campaign = build_hangzhou(quota=3)
+    claim = claim_create(campaign=campaign, request=claim_request(1, room="1203", line="东门快递柜"))
+    campaign.ends_on, campaign.retention_days = dt.date(2026, 1, 31), 30
+    campaign.save(update_fields=["ends_on", "retention_days"])
+    person = Person.objects.get(pk=claim.person_id)
+    assert person.id_sealed and "东门快递柜" in _dump()
+    # when its retention is over
+    campaign_personal_data_erase(campaign=campaign, now=_at(erase_after(campaign)))
+    # then the claimant is blank, the address is gone below the street, the count stays
+    person.refresh_from_db()
+    assert (person.id_sealed, person.phone_sealed, person.name_sealed, person.id_masked) == ("", "", "", "")
+    parcel = Parcel.objects.get(claim=claim)
+    assert (parcel.building, parcel.unit, parcel.room, parcel.line, parcel.committee_id) == ("", "", "", "", None)
+    assert Claim.objects.filter(campaign=campaign).count() == 1
+    assert "东门快递柜" not in _dump() and "1203" not in parcel.room

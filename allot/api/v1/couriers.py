@@ -64,7 +64,7 @@ class BatchIn(Schema):
 
 class StatusResultOut(Schema):
     parcel: str
-    result: str = Field(description="applied | duplicate | stale | terminal | unknown_parcel | not_yours | "
+    result: str = Field(description="applied | duplicate | stale | terminal | unknown_parcel | "
                         "status_invalid | at_naive | at_in_future")
     status: str
 
@@ -92,15 +92,14 @@ def courier_status_batch(request: HttpRequest, payload: BatchIn) -> dict[str, An
 @couriers.post("/parcels/{number}/status", response={200: StatusResultOut, 400: ErrorsOut, 401: ErrorsOut,
                                                      403: ErrorsOut, 404: ErrorsOut},
                url_name="courier_status", summary="Report the status of one parcel (idempotent)",
-               description="400: status_invalid, at_naive, at_in_future. 404: unknown_parcel. 403: not_yours.")
+               description="400: status_invalid, at_naive, at_in_future. 404: unknown_parcel (also for a parcel "
+                           "assigned to another courier).")
 def courier_status(request: HttpRequest, number: str, payload: StatusIn) -> dict[str, Any]:
     report = _report(payload)
     outcome = parcel_status_report(courier=_courier(request), report=StatusReport(
         parcel=number, status=report.status, at=report.at, event_id=report.event_id, note=report.note))
     if outcome.result == "unknown_parcel":
         raise DomainError(_("Unknown parcel number."), code="unknown_parcel", field="parcel", status=404)
-    if outcome.result == "not_yours":
-        raise DomainError(_("This parcel is not assigned to you."), code="not_yours", field="parcel", status=403)
     return {"parcel": outcome.parcel, "result": outcome.result, "status": outcome.status}
 
 
