@@ -24,6 +24,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 import redis
 from django.conf import settings
@@ -148,7 +149,7 @@ def left(*, campaign_id: int, day: dt.date, quota_ids: Iterable[int]) -> dict[in
     ids = list(quota_ids)
     ready, _people = day_keys(campaign_id, day)
     try:
-        values = client().mget([ready, *[left_key(campaign_id, day, q) for q in ids]])
+        values = cast(list[Any], client().mget([ready, *[left_key(campaign_id, day, q) for q in ids]]))
     except redis.RedisError as exc:
         raise StoreUnavailable(str(exc)) from exc
     if values[0] is None:
