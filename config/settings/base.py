@@ -162,6 +162,7 @@ ALLOT_DATA_KEYS = env.str("ALLOT_DATA_KEYS")
 ALLOT_BUNDLE_ROOT = env.path("ALLOT_BUNDLE_ROOT", default=str(VAR_DIR / "bundles"))
 # A demo or test deployment may use a local, clearly marked synthetic beacon instead of drand.
 ALLOT_ALLOW_SYNTHETIC_BEACON = env.bool("ALLOT_ALLOW_SYNTHETIC_BEACON", default=False)
+ALLOT_DEMO = False  # the local (demo) settings turn on demo-only helpers such as `manage.py demo_totp`
 # SMS: "logging" (default: no gateway, nothing sent), "console" (demo: texts printed to the worker log), or a
 # dotted path to an allot.verification.sms.SmsSender.
 ALLOT_SMS_BACKEND = env.str("ALLOT_SMS_BACKEND", default="logging")

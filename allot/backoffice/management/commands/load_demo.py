@@ -42,6 +42,8 @@ class Command(BaseCommand):
         out("accounts (demo passwords - never use them outside a demo):")
         for username, password, where in r.accounts:
             out(f"  {username:<9} {password}" + (f"  ({where})" if where else ""))
+        out("  operator and notary need a second factor: on first login scan the QR code with an authenticator app,")
+        out("  or print the current code with: .venv/bin/python manage.py demo_totp operator   (demo only)")
         out("try it: register at /c/xiamen-masks/ as this eligible, not yet registered demo resident:")
         out(f"  name {r.demo_name}  ID number {r.demo_id}  phone {r.demo_phone}")
         out("  (choose 思明区 → 鹭岛大药房（莲前店）: the demo clerk's pharmacy has the most stock; the others are "
