@@ -330,7 +330,7 @@ def draw_detail(request: HttpRequest, draw_id: str) -> HttpResponse:
         raise Http404
     return _render(request, draw.round.campaign, "portal/draw_detail.html", {
         "draw": draw, "files": draw_pages.draw_file_rows(draw=draw),
-        "published": draw.state == Draw.State.PUBLISHED})
+        "published": draw.state == Draw.State.PUBLISHED, "fairness": draw_pages.draw_fairness(draw=draw)})
 
 
 @require_GET

@@ -140,3 +140,20 @@ def test_committed_draw_already_gives_inclusion_proofs(committed, zh_client):
 
     lottery.check_inclusion_proof(json.loads(response.content), merkle_root_hex=committed.merkle_root,
                                   tree_size=committed.entries, draw_id=committed.draw_id)
+
+
+def test_a_published_draw_page_shows_its_fairness_report(db, xiamen, django_capture_on_commit_callbacks, client):
+    from allot.campaigns.selectors import draw_date_for
+    from allot.campaigns.services import round_get_or_create, supply_set
+    from allot.draws.services import draw_run_now
+    from allot.registrations.services import registration_create
+    from tests.conftest import registration_request
+
+    c = xiamen.campaign
+    supply_set(round_=round_get_or_create(campaign=c, draw_date=draw_date_for(c)), outlet=xiamen.outlets[0], packs=2)
+    for i in range(1, 6):
+        registration_create(campaign=c, request=registration_request(i))
+    with django_capture_on_commit_callbacks(execute=True):
+        draw = draw_run_now(campaign=c)
+    html = client.get(f"/draws/{draw.draw_id}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Was it fair?" in html and "2 of 5 entries won." in html and "XM-SM-001" in html
