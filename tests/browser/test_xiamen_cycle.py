@@ -5,8 +5,8 @@ sent to their phone and finds the pickup code, and a clerk redeems it through th
 from __future__ import annotations
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from allot.campaigns.selectors import draw_date_for
@@ -18,11 +18,18 @@ from tests.conftest import make_id_number
 pytestmark = pytest.mark.browser
 
 
+def _loaded(browser) -> None:
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.readyState") == "complete")
+
+
 def _submit(browser, selector: str = "main form button[type=submit]") -> None:
-    """Click and wait until the next page has replaced this one."""
-    old = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.CSS_SELECTOR, selector).click()
-    WebDriverWait(browser, 10).until(staleness_of(old))
+    """Click and wait until the next page has replaced this one and finished loading. The old document is
+    recognised by a marker set on its window, not by an element reference (Chromium may report a reference to
+    a document being replaced as an "inspector error" rather than as stale)."""
+    _loaded(browser)
+    browser.execute_script("window.__allotOld = true; document.querySelector(arguments[0]).click();", selector)
+    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script("return window.__allotOld !== true && document.readyState === 'complete'"))
 
 
 def _proof_solved(browser) -> None:
@@ -31,6 +38,7 @@ def _proof_solved(browser) -> None:
 
 
 def _fill(browser, field: str, value: str) -> None:
+    _loaded(browser)
     el = browser.find_element(By.NAME, field)
     el.clear()
     el.send_keys(value)
