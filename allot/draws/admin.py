@@ -6,18 +6,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from allot.core.admin import ReadOnlyAdmin
 from allot.draws.models import Draw, DrawFile
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class DrawFileInline(admin.TabularInline):
@@ -38,7 +28,7 @@ class DrawFileInline(admin.TabularInline):
 
 
 @admin.register(Draw)
-class DrawAdmin(ReadOnly):
+class DrawAdmin(ReadOnlyAdmin):
     list_display = ["draw_id", "state", "entries", "winners", "beacon_kind", "beacon_round", "notary_source",
                     "verified_at"]
     list_filter = ["state", "beacon_kind", "round__campaign"]
@@ -53,7 +43,7 @@ class DrawAdmin(ReadOnly):
 
 
 @admin.register(DrawFile)
-class DrawFileAdmin(ReadOnly):
+class DrawFileAdmin(ReadOnlyAdmin):
     list_display = ["draw", "name", "sha256"]
     list_filter = ["name"]
     search_fields = ["draw__draw_id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from allot.core.admin import ReadOnlyAdmin
 from allot.firstcome.models import Claim, Quota, QuotaPlan
 from allot.firstcome.services import quota_plan_set
 
@@ -20,26 +21,17 @@ class QuotaPlanAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Quota)
-class QuotaAdmin(_ReadOnly):
+class QuotaAdmin(ReadOnlyAdmin):
     list_display = ["campaign", "day", "scope_key", "units", "returned", "taken"]
     list_filter = ["campaign", "day"]
     date_hierarchy = "day"
 
 
 @admin.register(Claim)
-class ClaimAdmin(_ReadOnly):
+class ClaimAdmin(ReadOnlyAdmin):
     list_display = ["number", "campaign", "day", "scope_key", "district", "channel", "created_at"]
     list_filter = ["campaign", "day", "channel"]
     search_fields = ["number"]

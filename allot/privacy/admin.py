@@ -4,24 +4,13 @@ deleted there."""
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from allot.core.admin import ReadOnlyAdmin
 from allot.privacy.models import AccessLog, ExportRequest, RetentionRun
 
 
-class EvidenceAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(AccessLog)
-class AccessLogAdmin(EvidenceAdmin):
+class AccessLogAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor_label", "role", "action", "campaign_slug", "object_type", "object_id",
                     "records", "purpose"]
     list_filter = ["action", "role", "campaign_slug"]
@@ -31,7 +20,7 @@ class AccessLogAdmin(EvidenceAdmin):
 
 
 @admin.register(ExportRequest)
-class ExportRequestAdmin(EvidenceAdmin):
+class ExportRequestAdmin(ReadOnlyAdmin):
     list_display = ["pk", "campaign", "requested_by", "state", "approved_by", "created_at", "downloaded_at"]
     list_filter = ["state", "campaign"]
     fields = readonly_fields = ("campaign", "requested_by", "purpose", "state", "created_at", "approved_by",
@@ -39,7 +28,7 @@ class ExportRequestAdmin(EvidenceAdmin):
 
 
 @admin.register(RetentionRun)
-class RetentionRunAdmin(EvidenceAdmin):
+class RetentionRunAdmin(ReadOnlyAdmin):
     list_display = ["campaign", "erased_at", "people_erased", "registrations", "eligibility_entries_deleted"]
     fields = readonly_fields = ("campaign", "erased_at", "people_erased", "registrations",
                                 "eligibility_entries_deleted")
