@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "allot_bench"
-REDIS_BENCH_URL = "redis://127.0.0.1:6379/14"
+REDIS_BENCH_DB = 14
 CODE_RE = re.compile(rb'"code":\s*"([a-z_]+)"')
 _W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
@@ -70,6 +70,10 @@ def claim_body(n: int) -> bytes:
 
 # --- environment and server ----------------------------------------------------------------------------
 
+def redis_url(args: argparse.Namespace) -> str:
+    return f"redis://127.0.0.1:6379/{args.redis_db}"
+
+
 def bench_env(args: argparse.Namespace) -> dict[str, str]:
     import base64
 
@@ -88,12 +92,12 @@ def bench_env(args: argparse.Namespace) -> dict[str, str]:
     if args.pg:
         # a psycopg pool per process, as large as the admission cap: threads share connections instead of one
         # connection per thread, which with 2 processes × 32 threads would crowd PostgreSQL's max_connections
-        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{args.pg_db}"
         env["DATABASE_POOL"] = "true"
         env["DATABASE_POOL_SIZE"] = str(args.cap)
     else:
         env["DATABASE_URL"] = f"sqlite:///{ROOT / 'var' / 'bench' / 'surge.sqlite3'}"
-    env["REDIS_URL"] = REDIS_BENCH_URL if args.redis else ""
+    env["REDIS_URL"] = redis_url(args) if args.redis else ""
     return env
 
 
@@ -102,15 +106,15 @@ def prepare_database(args: argparse.Namespace, env: dict[str, str]) -> None:
         import psycopg
 
         with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+            conn.execute(f"DROP DATABASE IF EXISTS {args.pg_db} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {args.pg_db}")
     else:
         for suffix in ("", "-wal", "-shm"):
             Path(env["DATABASE_URL"].removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     if args.redis:
         import redis
 
-        redis.Redis.from_url(REDIS_BENCH_URL).flushdb()
+        redis.Redis.from_url(redis_url(args)).flushdb()
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
@@ -434,6 +438,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pg", action="store_true", help="PostgreSQL (database allot_bench on 127.0.0.1:5432)")
     p.add_argument("--redis", action="store_true", help="Redis (database 14 on 127.0.0.1:6379)")
+    p.add_argument("--pg-db", default=PG_BENCH_DB, help="PostgreSQL database to (re)create (default allot_bench)")
+    p.add_argument("--redis-db", type=int, default=REDIS_BENCH_DB,
+                   help="Redis database number, emptied first (default 14)")
     p.add_argument("--workers", type=int, default=None, help="gunicorn processes (default 1 SQLite, 2 PostgreSQL)")
     p.add_argument("--threads", type=int, default=None,
                    help="threads per process (default cap + 2: a few to refuse with, more only add GIL convoys)")

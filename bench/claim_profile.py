@@ -1,0 +1,94 @@
+"""Where a claim's time goes, in-process: Django's ``WSGIHandler`` without HTTP, one thread, under cProfile.
+
+    python bench/claim_profile.py                   # SQLite file under var/bench/, 2,000 claims
+    python bench/claim_profile.py --pg --redis      # PostgreSQL (database allot_bench_profile) + Redis db 13
+    python bench/claim_profile.py -n 5000 --top 40 --no-profile   # just the per-claim time
+
+Prints the per-claim wall time of accepted claims and of "sold out" refusals (after the quota is gone), then
+the top functions by cumulative time of the claims. The database is recreated on every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import surge  # noqa: E402
+
+
+def environ(path: str, body: bytes) -> dict[str, object]:
+    return {
+        "REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1",
+        "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pg", action="store_true")
+    p.add_argument("--redis", action="store_true")
+    p.add_argument("-n", type=int, default=2000, help="claims")
+    p.add_argument("--top", type=int, default=30)
+    p.add_argument("--no-profile", action="store_true")
+    args = p.parse_args()
+    args.cap, args.pg_db, args.redis_db = 8, "allot_bench_profile", 13
+    env = surge.bench_env(args)
+    if not args.pg:
+        env["DATABASE_URL"] = f"sqlite:///{ROOT / 'var' / 'bench' / 'profile.sqlite3'}"
+    surge.prepare_database(args, env)
+    surge.django_setup(env)
+    from django.core.wsgi import get_wsgi_application
+
+    app = get_wsgi_application()
+    surge.campaign_create("profile", args.n)
+    path = "/api/v1/campaigns/profile/claims"
+    statuses: dict[str, int] = {}
+
+    def call(n: int) -> None:
+        status = []
+        out = app(environ(path, surge.claim_body(n)), lambda s, h, *a: status.append(s))
+        b"".join(out)
+        getattr(out, "close", lambda: None)()
+        statuses[status[0][:3]] = statuses.get(status[0][:3], 0) + 1
+
+    for n in range(50):   # warm-up: caches, connections, imports
+        call(10_000_000 + n)
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    if not args.no_profile:
+        prof.enable()
+    for n in range(args.n - 50):
+        call(n)
+    if not args.no_profile:
+        prof.disable()
+    claims_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for n in range(args.n):
+        call(20_000_000 + n)
+    refusals_s = time.perf_counter() - t0
+    print(f"answers {statuses}")
+    print(f"claim: {claims_s / (args.n - 50) * 1e6:.0f} µs each ({'profiled' if not args.no_profile else 'plain'}); "
+          f"'sold out': {refusals_s / args.n * 1e6:.0f} µs each (not profiled)")
+    if not args.no_profile:
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(args.top)
+        print(s.getvalue())
+        prof.dump_stats(str(ROOT / "var" / "bench" / "claim.prof"))
+    os.environ.pop("DJANGO_SETTINGS_MODULE", None)
+
+
+if __name__ == "__main__":
+    main()
