@@ -12,9 +12,17 @@ from allot.core.types import Actor
 
 def log_action(action: str, *, obj: models.Model | None = None, actor: Actor = None,
                actor_label: str = "", data: dict[str, Any] | None = None) -> AuditLog:
+    entry = audit_entry(action, obj=obj, actor=actor, actor_label=actor_label, data=data)
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_entry(action: str, *, obj: models.Model | None = None, actor: Actor = None,
+                actor_label: str = "", data: dict[str, Any] | None = None) -> AuditLog:
+    """The unsaved row ``log_action`` writes (for a hot path that inserts it with ``core.rows.row_insert``)."""
     user: Any = actor if actor is not None and actor.is_authenticated else None
     label = actor_label or (user.get_username() if user is not None else "system")
-    return AuditLog.objects.create(
+    return AuditLog(
         action=action,
         actor=user,
         actor_label=label[:100],

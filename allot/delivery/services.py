@@ -30,7 +30,15 @@ KEY_PREFIX = "ck_"
 
 def parcel_create(*, claim: Any, address: Address) -> Parcel:
     """The parcel of an accepted claim, created in the claim's transaction."""
-    return Parcel.objects.create(
+    parcel = parcel_build(claim=claim, address=address)
+    parcel.save(force_insert=True)
+    return parcel
+
+
+def parcel_build(*, claim: Any, address: Address) -> Parcel:
+    """The unsaved parcel of an accepted claim (``parcel_create`` saves it; the claim path inserts it with
+    ``core.rows.row_insert``)."""
+    return Parcel(
         claim=claim, number=random_code(PARCEL_NUMBER_LENGTH), district_id=address.district_code,
         street_id=address.street_id, committee_id=address.committee_id, building=address.building,
         unit=address.unit, room=address.room, line=address.line)

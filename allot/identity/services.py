@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from allot.core.audit import log_action
 from allot.core.errors import DomainError
+from allot.core.rows import row_insert
 from allot.core.types import Actor
 from allot.identity import crypto, validation
 from allot.identity.models import EligibilityEntry, EligibilityList, Person
@@ -34,17 +35,22 @@ def phone_index(phone: str) -> str:
     return crypto.blind_index(phone, purpose="phone")
 
 
-def person_upsert(*, data: PersonInput) -> Person:
-    """Find the person by the blind index of their ID number, creating them if new; the latest phone and
-    name win (a resident may change phones)."""
-    idx = id_index(data.id_number)
-    values = {
+def _contact_values(data: PersonInput) -> dict[str, str]:
+    """The columns a returning resident may change (phone and name): sealed, indexed, masked."""
+    return {
         "phone_index": phone_index(data.phone),
         "phone_sealed": crypto.seal(data.phone, context="person.phone"),
         "phone_masked": validation.mask_phone(data.phone),
         "name_sealed": crypto.seal(data.name, context="person.name"),
         "name_masked": validation.mask_name(data.name),
     }
+
+
+def person_upsert(*, data: PersonInput) -> Person:
+    """Find the person by the blind index of their ID number, creating them if new; the latest phone and
+    name win (a resident may change phones)."""
+    idx = id_index(data.id_number)
+    values = _contact_values(data)
     person = Person.objects.filter(id_index=idx).first()
     if person is None:
         person, created = Person.objects.get_or_create(
@@ -59,6 +65,27 @@ def person_upsert(*, data: PersonInput) -> Person:
             setattr(person, k, v)
         person.save(update_fields=[*values.keys(), "updated_at"])
     return person
+
+
+# Same rule as person_upsert: the contact columns (and updated_at) change only when the phone or the name did.
+_UPSERT_CONFLICT = (
+    "ON CONFLICT (id_index) DO UPDATE SET phone_index = excluded.phone_index, phone_sealed = excluded.phone_sealed, "
+    "phone_masked = excluded.phone_masked, name_sealed = excluded.name_sealed, name_masked = excluded.name_masked, "
+    f"updated_at = excluded.updated_at WHERE {Person._meta.db_table}.phone_index <> excluded.phone_index "
+    f"OR {Person._meta.db_table}.name_masked <> excluded.name_masked")
+
+
+def person_upsert_id(*, data: PersonInput) -> int:
+    """``person_upsert`` in one statement for hot paths (the first-come claim): ``INSERT … ON CONFLICT (id_index)
+    DO UPDATE … RETURNING id``, falling back to a SELECT only for a returning resident whose phone and name are
+    unchanged. Returns the person's id; same data sealed, indexed and masked, same unique index deciding."""
+    idx = id_index(data.id_number)
+    person = Person(id_index=idx, id_sealed=crypto.seal(data.id_number, context="person.id_number"),
+                    id_masked=validation.mask_id_number(data.id_number), **_contact_values(data))
+    pk = row_insert(person, on_conflict=_UPSERT_CONFLICT)
+    if pk is None:
+        pk = Person.objects.filter(id_index=idx).values_list("pk", flat=True).get()
+    return int(pk)
 
 
 @dataclass
