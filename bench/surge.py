@@ -153,9 +153,14 @@ def campaign_result(slug: str) -> tuple[int, int, int]:
 
 
 def server_start(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
-           "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
-           "--backlog", "4096", "--keep-alive", "75", "--worker-connections", "4000", "--log-level", "warning"]
+    if args.server == "granian":   # optional (pip install granian): a Rust HTTP server, same WSGI application
+        cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "config.wsgi:application", "--host",
+               "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers), "--blocking-threads",
+               str(args.threads), "--backlog", "4096", "--no-ws", "--log-level", "warning"]
+    else:
+        cmd = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
+               "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
+               "--backlog", "4096", "--keep-alive", "75", "--worker-connections", "4000", "--log-level", "warning"]
     log = (ROOT / "var" / "bench").joinpath("server.log").open("ab")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log)
     deadline = time.monotonic() + 30
@@ -447,6 +452,8 @@ def main() -> None:
     p.add_argument("--cap", type=int, default=None,
                    help="in-flight claim requests per process (admission; default 4 SQLite, 6 PostgreSQL)")
     p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn",
+                   help="WSGI server (granian is optional: pip install granian)")
     p.add_argument("--conns", type=int, default=None,
                    help="keep-alive connections for the calibration (default: 4 × processes × cap; a connection told "
                         "503 waits Retry-After)")
@@ -466,8 +473,8 @@ def main() -> None:
     if args.conns is None:
         args.conns = 4 * args.workers * args.cap
     env = bench_env(args)
-    print(f"surge: {'PostgreSQL' if args.pg else 'SQLite'}{' + Redis' if args.redis else ''}, gunicorn "
-          f"{args.workers} process(es) × {args.threads} threads (gthread), admission cap {args.cap} per process, "
+    print(f"surge: {'PostgreSQL' if args.pg else 'SQLite'}{' + Redis' if args.redis else ''}, {args.server} "
+          f"{args.workers} process(es) × {args.threads} threads, admission cap {args.cap} per process, "
           f"{os.cpu_count()} cores")
     prepare_database(args, env)
     django_setup(env)

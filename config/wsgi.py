@@ -5,4 +5,9 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from allot.core.admission import AdmissionWSGI  # noqa: E402  (after Django is set up)
+
+# the in-flight cap and the replay of known refusals of the API claim paths, before Django builds a request
+application = AdmissionWSGI(django_application)

@@ -18,6 +18,8 @@ import time
 import redis
 from django.core.cache import cache
 
+from allot.core import admission
+
 LOCAL_TTL = 2.0
 NEGATIVE_TTL = 0.25
 SHARED_TTL = 10
@@ -34,6 +36,7 @@ def _key(slug: str, day: dt.date, scope_key: str) -> str:
 def flags_clear() -> None:
     _flags.clear()
     _negative.clear()
+    admission.replies_clear()
 
 
 def mark_sold_out(*, slug: str, day: dt.date, scope_key: str, whole_campaign: bool = False) -> None:
@@ -51,8 +54,15 @@ def clear_sold_out(*, slug: str, day: dt.date, scope_key: str) -> None:
     for key in keys:
         _flags.pop(key, None)
         _negative.pop(key, None)
+    admission.replies_clear()   # sold-out answers replayed before Django (allot.core.admission.AdmissionWSGI)
     with contextlib.suppress(redis.RedisError, OSError):
         cache.delete_many(keys)
+
+
+def sold_out_until(*, slug: str, day: dt.date, scope_key: str) -> float | None:
+    """When (``time.monotonic()``) this process's flag of the area expires; None if it has none."""
+    until = _flags.get(_key(slug, day, scope_key))
+    return until if until is not None and until > time.monotonic() else None
 
 
 def is_sold_out(*, slug: str, day: dt.date, scope_key: str) -> bool:

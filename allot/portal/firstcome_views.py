@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from typing import Any
 
 from django import forms
@@ -26,6 +27,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from allot.campaigns.models import Campaign
+from allot.core.admission import replayable
 from allot.core.codes import group
 from allot.core.errors import DomainError, NotFound
 from allot.delivery.addresses import gazetteer
@@ -165,14 +167,22 @@ def admission_gate(request: HttpRequest, match: re.Match[str]) -> HttpResponse |
         if api:
             return _api_error(_window_error(campaign, w)) if request.method == "POST" else None
         return _static_page(request, campaign, w, status=200 if request.method == "GET" else 409)
-    sold = gate.is_sold_out(slug=campaign.slug, day=w.day, scope_key=gate.WHOLE)
+    whole = sold = gate.is_sold_out(slug=campaign.slug, day=w.day, scope_key=gate.WHOLE)
     if not sold and request.method == "POST":
         hint = _scope_hint(request, campaign)
         sold = hint is not None and gate.is_sold_out(slug=campaign.slug, day=w.day, scope_key=hint)
     if not sold:
         return None
     if api:
-        return _sold_out_api(request, campaign, w) if request.method == "POST" else None
+        if request.method != "POST":
+            return None
+        response = _sold_out_api(request, campaign, w)
+        flag_until = gate.sold_out_until(slug=campaign.slug, day=w.day, scope_key=gate.WHOLE)
+        if whole and flag_until is not None:
+            # the same answer for everyone while this process's flag holds, and never past the next opening
+            to_next = (w.next_opens - timezone.now()).total_seconds()
+            replayable(response, until=min(flag_until, time.monotonic() + max(0.0, to_next)))
+        return response
     return _static_page(request, campaign, w, status=200 if request.method == "GET" else 409)
 
 

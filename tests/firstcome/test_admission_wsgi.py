@@ -1,0 +1,166 @@
+"""``AdmissionWSGI`` (config/wsgi.py): the in-flight cap and the replay of known refusals of the claim API,
+before Django builds a request — the same answers as Django's, and Django decides again once they expire."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+
+import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.test import override_settings
+
+from allot.core import admission
+from allot.core.admission import AdmissionWSGI
+from allot.firstcome.models import Claim, Quota
+from allot.firstcome.services import claim_create, quota_set
+from tests.firstcome.hangzhou import SLUG, claim_body, claim_request
+
+URL = f"/api/v1/campaigns/{SLUG}/claims"
+
+
+class CountingDjango:
+    """Django's WSGI handler, counting the requests that reach it."""
+
+    def __init__(self) -> None:
+        self.handler, self.calls = WSGIHandler(), 0
+
+    def __call__(self, environ, start_response):
+        self.calls += 1
+        return self.handler(environ, start_response)
+
+
+def call(app, body: dict, path: str = URL, language: str = "zh-hans") -> tuple[str, dict[str, str], bytes]:
+    raw = json.dumps(body).encode()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
+               "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(raw)), "SERVER_NAME": "testserver",
+               "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "testserver",
+               "HTTP_ACCEPT_LANGUAGE": language, "REMOTE_ADDR": "127.0.0.1", "wsgi.input": io.BytesIO(raw),
+               "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr, "wsgi.multithread": True,
+               "wsgi.multiprocess": False, "wsgi.run_once": False, "wsgi.version": (1, 0)}
+    answer: list = []
+    chunks = app(environ, lambda status, headers, exc_info=None: answer.extend([status, dict(headers)]))
+    body_bytes = b"".join(chunks)
+    getattr(chunks, "close", lambda: None)()
+    return answer[0], answer[1], body_bytes
+
+
+def _code(body: bytes) -> str:
+    return json.loads(body)["errors"][0]["code"]
+
+
+def _sell_out(campaign) -> None:
+    for n in range(3):
+        claim_create(campaign=campaign, request=claim_request(n))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_once_sold_out_the_answer_is_replayed_without_django_and_is_the_same(hangzhou):
+    # given
+    _sell_out(hangzhou)
+    django = CountingDjango()
+    app = AdmissionWSGI(django)
+    first = call(app, claim_body(8))   # Django finds no unit and sets the flag
+    second = call(app, claim_body(9))  # Django answers from the flag, marked replayable
+    calls = django.calls
+
+    # when
+    third = call(app, claim_body(10))
+
+    # then
+    assert first[0].startswith("409") and _code(first[2]) == "sold_out"
+    assert third == second
+    assert django.calls == calls
+    assert Claim.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replayed_sold_out_answer_is_per_language(hangzhou):
+    # given
+    _sell_out(hangzhou)
+    app = AdmissionWSGI(CountingDjango())
+    call(app, claim_body(8))
+    chinese = call(app, claim_body(9), language="zh-hans")
+
+    # when
+    english = call(app, claim_body(10), language="en")
+
+    # then
+    assert _code(english[2]) == _code(chinese[2]) == "sold_out"
+    assert english[1]["Content-Language"] == "en" != chinese[1]["Content-Language"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_raising_the_quota_drops_the_replayed_answer_and_the_next_claim_is_accepted(
+        hangzhou, django_capture_on_commit_callbacks):
+    # given
+    _sell_out(hangzhou)
+    app = AdmissionWSGI(CountingDjango())
+    call(app, claim_body(8))
+    call(app, claim_body(9))
+    quota = Quota.objects.get()
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        quota_set(campaign=hangzhou, day=quota.day, scope_key="city", units=4)
+    status, _headers, _body = call(app, claim_body(10))
+
+    # then
+    assert status.startswith("201")
+    assert Quota.objects.get().taken == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replayed_answer_expires_and_django_decides_again(hangzhou):
+    # given
+    _sell_out(hangzhou)
+    django = CountingDjango()
+    app = AdmissionWSGI(django)
+    call(app, claim_body(8))
+    call(app, claim_body(9))
+    for key, reply in list(admission._replies.items()):
+        admission._replies[key] = admission.AdmissionReply(until=time.monotonic() - 1, status=reply.status,
+                                                           headers=reply.headers, body=reply.body)
+    calls = django.calls
+
+    # when
+    call(app, claim_body(10))
+
+    # then
+    assert django.calls == calls + 1
+
+
+@override_settings(ALLOT_ADMISSION_MAX_IN_FLIGHT=0)
+@pytest.mark.django_db(transaction=True)
+def test_past_the_cap_the_wrapper_answers_busy_with_retry_after_and_takes_nothing(hangzhou):
+    # given
+    admission.replies_clear()
+    django = CountingDjango()
+    app = AdmissionWSGI(django)
+
+    # when
+    answers = [call(app, claim_body(n)) for n in range(20)]
+
+    # then
+    assert all(a[0].startswith("503") and _code(a[2]) == "busy" for a in answers)
+    assert all(a[1]["Retry-After"] in {"1", "2", "3"} for a in answers)
+    assert django.calls <= 3   # one per Retry-After value, then replayed
+    assert Claim.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_accepted_claim_goes_through_the_wrapper_and_is_never_replayed(hangzhou):
+    # given
+    django = CountingDjango()
+    app = AdmissionWSGI(django)
+
+    # when
+    first = call(app, claim_body(1))
+    again = call(app, claim_body(1))
+
+    # then
+    assert first[0].startswith("201") and again[0].startswith("409") and _code(again[2]) == "already_claimed"
+    assert django.calls == 2
+    assert Claim.objects.count() == 1
