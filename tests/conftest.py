@@ -137,3 +137,13 @@ def browser():
     driver.implicitly_wait(2)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(autouse=True)
+def _claim_writer_stopped():
+    """The first-come group-commit writer thread (allot/firstcome/writer.py) keeps a database connection of its
+    own; end it after each test so that the test database can be dropped and no test sees another's thread."""
+    yield
+    from allot.firstcome import services
+
+    services._claim_writer.stop()

@@ -134,3 +134,27 @@ class ExportRequestForm(PurposeForm):
     def __init__(self, *args: Any, campaigns: QuerySet[Campaign], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["campaign"].queryset = campaigns  # type: ignore[attr-defined]
+
+
+class ManifestDayForm(forms.Form):
+    """The day (and optionally one status) of the manifest page, from the query string."""
+
+    day = forms.DateField(label=_("Day"), required=False, input_formats=["%Y-%m-%d"],
+                          widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    status = forms.ChoiceField(label=_("Parcels with status"), required=False)
+
+    def __init__(self, *args: Any, statuses: list[tuple[str, Any]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", _("all")), *statuses]  # type: ignore[attr-defined]
+
+
+class ManifestDownloadForm(PurposeForm):
+    """One download: the pressed button names the courier, the district ("" = all it serves) and the format as
+    ``courier|district|format``."""
+
+    day = forms.DateField(widget=forms.HiddenInput, input_formats=["%Y-%m-%d"])
+    download = forms.RegexField(regex=r"^[-a-zA-Z0-9_]{1,40}\|[0-9]{0,6}\|(csv|xlsx)$", max_length=60)
+
+    def clean_download(self) -> tuple[str, str, str]:
+        courier, district, fmt = self.cleaned_data["download"].split("|")
+        return courier, district, fmt

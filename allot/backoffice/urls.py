@@ -28,4 +28,7 @@ urlpatterns: list[URLPattern] = [
     path("exports/", views.export_list, name="exports"),
     path("exports/<int:pk>/approve/", views.export_approve, name="export-approve"),
     path("exports/<int:pk>/download/", views.export_download, name="export-download"),
+    path("manifests/", views.manifest_list, name="manifests"),
+    path("manifests/<slug:slug>/", views.manifest_detail, name="manifest"),
+    path("manifests/<slug:slug>/download/", views.manifest_download, name="manifest-download"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -20,11 +22,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from allot.backoffice import access, selectors
+from allot.backoffice import access, manifests, selectors
 from allot.backoffice.forms import (
     BeaconForm,
     EligibilityUploadForm,
     ExportRequestForm,
+    ManifestDayForm,
+    ManifestDownloadForm,
     NotaryDigitsForm,
     OtpTokenForm,
     PurposeForm,
@@ -33,7 +37,9 @@ from allot.backoffice.forms import (
     StaffLoginForm,
     new_nonce,
 )
+from allot.campaigns.models import Campaign
 from allot.core.errors import DomainError
+from allot.delivery.models import Parcel
 from allot.draws import services as draw_services
 from allot.draws.models import Draw
 from allot.identity.services import eligibility_import_csv
@@ -60,6 +66,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_upload": access.is_operator(user),
         "can_admin": user.is_staff,
         "can_reveal": access.is_operator(user),
+        "can_manifests": access.is_operator(user),
     })
 
 
@@ -364,6 +371,81 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(text.encode("utf-8-sig"), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# --- operator: courier manifests (first-come delivery campaigns) -----------------------------------------
+
+@login_required
+def manifest_list(request: HttpRequest) -> HttpResponse:
+    access.require(access.is_operator(request.user))
+    return render(request, "backoffice/manifest_list.html", {
+        "campaigns": selectors.manifest_campaigns(user=request.user)})
+
+
+@login_required
+@require_http_methods(["GET"])
+def manifest_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    access.require(access.is_operator(request.user))
+    campaign = selectors.manifest_campaign_get(user=request.user, slug=slug)
+    day = selectors.manifest_day_default(campaign=campaign)
+    form = ManifestDayForm(request.GET or None, initial={"day": day}, statuses=list(Parcel.Status.choices))
+    status_filter = ""
+    status = 200
+    if request.GET:
+        if form.is_valid():
+            day = form.cleaned_data["day"] or day
+            status_filter = form.cleaned_data["status"]
+        else:
+            status = 400
+    download = ManifestDownloadForm(initial={"day": day})
+    return _manifest_page(request, campaign, day, form, download, status_filter, status=status)
+
+
+@login_required
+@require_POST
+def manifest_download(request: HttpRequest, slug: str) -> HttpResponse:
+    """One courier's manifest as CSV or XLSX; the purpose goes to the access log (allot/backoffice/manifests.py)."""
+    access.require(access.is_operator(request.user))
+    campaign = selectors.manifest_campaign_get(user=request.user, slug=slug)
+    form = ManifestDownloadForm(request.POST)
+    day = selectors.manifest_day_default(campaign=campaign)
+    status = 400
+    if form.is_valid():
+        day = form.cleaned_data["day"]
+        courier_code, district_code, fmt = form.cleaned_data["download"]
+        courier = selectors.manifest_target_get(campaign=campaign, day=day, courier_code=courier_code,
+                                                district_code=district_code)
+        try:
+            file = manifests.manifest_download(actor=request.user, campaign=campaign, courier=courier, day=day,
+                                               district_code=district_code, fmt=fmt,
+                                               purpose=form.cleaned_data["purpose"])
+        except DomainError as exc:
+            form.add_error("purpose" if exc.field == "purpose" else None, _error_text(exc))
+            status = exc.status
+        else:
+            response = HttpResponse(file.content, content_type=file.content_type)
+            response["Content-Disposition"] = f'attachment; filename="{file.name}"'
+            response["Cache-Control"] = "no-store"
+            return response
+    elif isinstance(form.cleaned_data.get("day"), dt.date):
+        day = form.cleaned_data["day"]
+    return _manifest_page(request, campaign, day, ManifestDayForm(initial={"day": day},
+                                                                  statuses=list(Parcel.Status.choices)),
+                          form, "", status=status)
+
+
+def _manifest_page(request: HttpRequest, campaign: Campaign, day: dt.date, day_form: ManifestDayForm,
+                   download: ManifestDownloadForm, status_filter: str, *, status: int = 200) -> HttpResponse:
+    with timezone.override(campaign.tz):
+        return render(request, "backoffice/manifest_detail.html", {
+            "campaign": campaign, "day": day, "day_form": day_form, "download": download,
+            "overview": selectors.manifest_overview(campaign=campaign, day=day),
+            "statuses": [(value, label) for value, label in Parcel.Status.choices],
+            "status_filter": status_filter,
+            "parcels": selectors.manifest_parcels(campaign=campaign, day=day, status=status_filter),
+            "parcels_limit": selectors.MANIFEST_PARCELS_LIMIT,
+            "days": selectors.manifest_days(campaign=campaign),
+        }, status=status)
 
 
 def _in_scope_or_404(getter: Callable[..., T], **kwargs: Any) -> T:

@@ -10,9 +10,12 @@ database's, unchanged: a unique or check violation raises ``IntegrityError`` as 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Field, Model
 
@@ -31,12 +34,45 @@ def _insert(model: type[Model], vendor: str, on_conflict: str) -> tuple[str, tup
     return sql, fields
 
 
+_PLAIN_TYPES = frozenset({"CharField", "TextField", "SlugField", "IntegerField", "PositiveIntegerField",
+                          "BigIntegerField", "SmallIntegerField", "PositiveSmallIntegerField", "AutoField",
+                          "BigAutoField"})
+
+
+@functools.cache
+def _plain(model: type[Model]) -> tuple[bool, ...]:
+    """Per inserted field: whether a ``str``/``int``/``None`` value goes to the driver as it is (the field's
+    ``get_db_prep_save`` would return it unchanged: text and integer columns, and foreign keys to them)."""
+    _sql, fields = _insert(model, connection.vendor, "")
+    return tuple(f.get_internal_type() in _PLAIN_TYPES
+                 or (f.is_relation and getattr(f, "target_field").get_internal_type() in _PLAIN_TYPES)  # noqa: B009
+                 for f in fields)
+
+
+def _params(objs: Sequence[Model], fields: tuple[Field[Any, Any], ...]) -> list[Any]:
+    plain = _plain(type(objs[0]))
+    sqlite = connection.vendor == "sqlite"
+    params: list[Any] = []
+    for obj in objs:
+        for f, p in zip(fields, plain, strict=True):
+            value = f.pre_save(obj, True)
+            if p and (value is None or type(value) in (str, int)):
+                params.append(value)
+            elif type(value) is dt.datetime and value.tzinfo is dt.UTC and settings.USE_TZ:
+                # what the backends' adapt_datetimefield_value gives for an aware UTC datetime (timezone.now()):
+                # SQLite stores the naive UTC text, PostgreSQL's driver takes the object
+                params.append(str(value.replace(tzinfo=None)) if sqlite else value)
+            else:
+                params.append(f.get_db_prep_save(value, connection))
+    return params
+
+
 def row_insert(obj: Model, *, on_conflict: str = "") -> Any:
     """Insert ``obj`` as a new row and set its primary key; ``on_conflict`` is an optional ``ON CONFLICT …``
     clause (its own SQL, written by the caller, no parameters). Returns the key, or None when the conflict
     clause skipped the row (``DO NOTHING`` or ``DO UPDATE … WHERE`` false)."""
     sql, fields = _insert(type(obj), connection.vendor, on_conflict)
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    params = _params([obj], fields)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -46,3 +82,43 @@ def row_insert(obj: Model, *, on_conflict: str = "") -> Any:
     obj._state.adding = False
     obj._state.db = connection.alias
     return obj.pk
+
+
+@functools.cache
+def _insert_many(model: type[Model], vendor: str, on_conflict: str, n: int, match: str | None) -> str:
+    sql, fields = _insert(model, vendor, on_conflict)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    head, _values, _tail = sql.partition(" VALUES ")
+    meta = model._meta
+    if match is None:
+        return f"{head} VALUES {', '.join([row] * n)} {on_conflict}"
+    pk_column, match_column = str(meta.pk.column), str(meta.get_field(match).column)  # type: ignore[union-attr]
+    return (f"{head} VALUES {', '.join([row] * n)} {on_conflict} "
+            f"RETURNING {connection.ops.quote_name(pk_column)}, {connection.ops.quote_name(match_column)}")
+
+
+def rows_insert(objs: Sequence[Model], *, match: str | None, on_conflict: str = "") -> list[Model]:
+    """``row_insert`` for several rows of one model in one statement (group commit of first-come claims). The
+    new keys are matched back to the objects by the unique column ``match`` (the order of rows RETURNING gives
+    is not something to rely on); returns the objects that got a row (all of them, unless ``on_conflict``
+    skipped some). With ``match=None`` nothing is returned and the objects keep no key (audit rows)."""
+    if not objs:
+        return []
+    model = type(objs[0])
+    _sql, fields = _insert(model, connection.vendor, on_conflict)
+    sql = _insert_many(model, connection.vendor, on_conflict, len(objs), match)
+    params = _params(objs, fields)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if match is None:
+            return []
+        keys = {key: pk for pk, key in cursor.fetchall()}
+    done = []
+    for obj in objs:
+        pk = keys.get(getattr(obj, match))
+        if pk is not None:
+            obj.pk = pk
+            obj._state.adding = False
+            obj._state.db = connection.alias
+            done.append(obj)
+    return done

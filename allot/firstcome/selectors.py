@@ -173,6 +173,11 @@ class ClaimStatus:
     events: tuple[ParcelEventRow, ...] = ()
 
 
+def claim_latest_of(*, campaign: Campaign, person_pk: int) -> Claim | None:
+    """The person's most recent claim in ``campaign`` (today's, if any), or None."""
+    return Claim.objects.filter(campaign=campaign, person_id=person_pk).order_by("-day", "-pk").first()
+
+
 def claim_for_status(*, pk: int) -> Claim:
     return (Claim.objects.select_related("campaign__city", "person", "district", "outlet", "parcel__district",
                                          "parcel__street", "parcel__committee", "parcel__courier")

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import redis
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -35,16 +36,16 @@ from allot.campaigns.models import Campaign
 from allot.campaigns.selectors import local_now
 from allot.core.audit import audit_entry, log_action
 from allot.core.codes import random_code
-from allot.core.errors import Conflict, DomainError, ErrorCollector, NotFound, PermissionDenied
+from allot.core.errors import Conflict, DomainError, ErrorCollector, PermissionDenied
 from allot.core.rows import row_insert
 from allot.core.types import Actor
 from allot.delivery.addresses import Address, AddressInput, address_parse
 from allot.delivery.services import parcel_build
-from allot.firstcome import gate, selectors, store
+from allot.firstcome import gate, selectors, store, writer
 from allot.firstcome.models import CITY_SCOPE, Claim, Quota, QuotaPlan
 from allot.identity import validation
 from allot.identity.selectors import eligible_lists
-from allot.identity.services import PersonInput, id_index, person_upsert_id
+from allot.identity.services import PersonInput, id_index, person_build, person_upsert_id
 from allot.places.models import Division, Outlet
 
 logger = logging.getLogger("allot.firstcome")
@@ -110,7 +111,8 @@ def unavailable_error() -> DomainError:
 
 
 def _already_error() -> Conflict:
-    return Conflict(_("This ID number already has a claim today. Check its status with your claim number."),
+    return Conflict(_("This ID number already has a claim today. Check it under “Check my claim” with your ID "
+                      "number."),
                     code="already_claimed", field="id_number")
 
 
@@ -327,6 +329,9 @@ def _one_writer() -> Iterator[None]:
         yield
 
 
+_claim_writer = writer.ClaimWriter(_one_writer)
+
+
 def _write(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Parsed, idx: str, channel: str,
            now: dt.datetime) -> Claim:
     """The record of truth: person, claim, parcel, audit row and the unit, in one transaction of five statements
@@ -353,6 +358,33 @@ def _write(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Pars
             raise _already_error() from None
         raise
     return claim
+
+
+def _write_grouped(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Parsed, idx: str,
+                   channel: str, now: dt.datetime) -> Claim:
+    """``_write`` through the process's group-commit writer (``writer.py``): the same decision and rows, written
+    with the claims that arrived at the same time, committed before this returns."""
+    if not getattr(settings, "ALLOT_CLAIM_GROUP_COMMIT", True):
+        return _write(campaign, w, quota_id, parsed, idx, channel, now)
+    claim = Claim(
+        campaign=campaign, quota_id=quota_id, day=w.day, number=random_code(CLAIM_NUMBER_LENGTH),
+        scope_key=parsed.scope_key, district_id=parsed.district_code, outlet=parsed.outlet,
+        units=campaign.units_per_winner, channel=channel, consent_version=campaign.consent_version, consent_at=now)
+    job = writer.ClaimJob(
+        person=person_build(data=parsed.person), claim=claim,
+        parcel=parcel_build(claim=claim, address=parsed.address) if parsed.address is not None else None,
+        audit_data={"day": w.day.isoformat(), "scope": parsed.scope_key, "quota": quota_id,
+                    "consent_version": campaign.consent_version},
+        actor_label=f"resident/{channel}",
+        fallback=functools.partial(_write, campaign, w, quota_id, parsed, idx, channel, now))
+    _claim_writer.write(job)
+    if job.error is not None:
+        raise job.error
+    if job.outcome == writer.SOLD_OUT:
+        raise _SoldOut
+    if job.outcome == writer.ALREADY:
+        raise _already_error()
+    return job.claim
 
 
 def _unit_take(quota_id: int) -> bool:
@@ -383,7 +415,7 @@ def claim_create(*, campaign: Campaign, request: ClaimRequest, channel: str = Cl
     quota_id = _quota_id(campaign, w.day, parsed.scope_key)
     if not store.enabled():
         try:
-            return _write(campaign, w, quota_id, parsed, idx, channel, now)
+            return _write_grouped(campaign, w, quota_id, parsed, idx, channel, now)
         except _SoldOut:
             _mark_sold_out(campaign, w.day, parsed.scope_key)
             raise sold_out_error(w) from None
@@ -393,7 +425,7 @@ def claim_create(*, campaign: Campaign, request: ClaimRequest, channel: str = Cl
         logger.warning("Redis unavailable: claim refused with 503")
         raise unavailable_error() from None
     try:
-        return _write(campaign, w, quota_id, parsed, idx, channel, now)
+        return _write_grouped(campaign, w, quota_id, parsed, idx, channel, now)
     except _SoldOut:
         _give_back(campaign, w.day, quota_id, idx, "sold_out")
         _mark_sold_out(campaign, w.day, parsed.scope_key)
@@ -412,21 +444,6 @@ def _give_back(campaign: Campaign, day: dt.date, quota_id: int, person: str, mod
     except store.StoreUnavailable:
         # The unit stays taken in Redis until the day is rebuilt: never an oversell, at worst one unit short.
         logger.error("could not give a unit back to Redis (quota %s, %s)", quota_id, mode)
-
-
-def claim_lookup(*, number: str, id_number: str) -> Claim:
-    """A claim by its number *and* the ID number it was made with; NotFound ``claim_not_found``."""
-    from allot.core.codes import normalize_code
-
-    try:
-        canonical = validation.normalize_id_number(id_number)
-    except DomainError:
-        canonical = ""
-    claim = Claim.objects.select_related("person").filter(number=normalize_code(number)).first()
-    if claim is None or not canonical or claim.person.id_index != id_index(canonical):
-        raise NotFound(_("No claim matches this claim number and ID number. Check both and try again."),
-                       code="claim_not_found")
-    return claim
 
 
 # --- undeliverable parcels give their unit to the next day ---------------------------------------------

@@ -68,21 +68,27 @@ def person_upsert(*, data: PersonInput) -> Person:
 
 
 # Same rule as person_upsert: the contact columns (and updated_at) change only when the phone or the name did.
-_UPSERT_CONFLICT = (
+UPSERT_CONFLICT = (
     "ON CONFLICT (id_index) DO UPDATE SET phone_index = excluded.phone_index, phone_sealed = excluded.phone_sealed, "
     "phone_masked = excluded.phone_masked, name_sealed = excluded.name_sealed, name_masked = excluded.name_masked, "
     f"updated_at = excluded.updated_at WHERE {Person._meta.db_table}.phone_index <> excluded.phone_index "
     f"OR {Person._meta.db_table}.name_masked <> excluded.name_masked")
 
 
+def person_build(*, data: PersonInput) -> Person:
+    """The unsaved row of a person: ID number and contact sealed, indexed and masked (for the hot paths that
+    insert it with ``core.rows``: ``person_upsert_id`` and the group commit of first-come claims)."""
+    return Person(id_index=id_index(data.id_number), id_sealed=crypto.seal(data.id_number, context="person.id_number"),
+                  id_masked=validation.mask_id_number(data.id_number), **_contact_values(data))
+
+
 def person_upsert_id(*, data: PersonInput) -> int:
     """``person_upsert`` in one statement for hot paths (the first-come claim): ``INSERT … ON CONFLICT (id_index)
     DO UPDATE … RETURNING id``, falling back to a SELECT only for a returning resident whose phone and name are
     unchanged. Returns the person's id; same data sealed, indexed and masked, same unique index deciding."""
-    idx = id_index(data.id_number)
-    person = Person(id_index=idx, id_sealed=crypto.seal(data.id_number, context="person.id_number"),
-                    id_masked=validation.mask_id_number(data.id_number), **_contact_values(data))
-    pk = row_insert(person, on_conflict=_UPSERT_CONFLICT)
+    person = person_build(data=data)
+    idx = person.id_index
+    pk = row_insert(person, on_conflict=UPSERT_CONFLICT)
     if pk is None:
         pk = Person.objects.filter(id_index=idx).values_list("pk", flat=True).get()
     return int(pk)

@@ -1,5 +1,6 @@
-"""Resident pages of first-come campaigns (Hangzhou): countdown, claim (district → street → form), sold out,
-confirmation, status (claim number + ID number) and the small JSON of units left.
+"""Resident pages of first-come campaigns (Hangzhou): countdown, claim (district → street → form, with a proof of
+work solved in the browser), sold out, confirmation, the resident's own claim (ID number → one-time code to the
+phone on file → status) and the small JSON of units left.
 
 Each view parses its input, calls one service or selector and renders; the rules live in ``allot.firstcome``.
 ``admission_gate`` is the early-answer hook of ``allot.core.admission.AdmissionMiddleware``: it answers
@@ -33,11 +34,15 @@ from allot.core.errors import DomainError, NotFound
 from allot.delivery.addresses import gazetteer
 from allot.firstcome import gate, selectors
 from allot.firstcome.models import Claim
+from allot.firstcome.resident import claim_code_send, claim_code_verify, claim_proof_required, claim_submit
 from allot.firstcome.selectors import ClaimCampaign, Window
-from allot.firstcome.services import ClaimRequest, claim_create, claim_lookup, sold_out_error
-from allot.portal.forms import DomainErrorsMixin
+from allot.firstcome.services import ClaimRequest, sold_out_error
+from allot.portal.forms import CodeForm, DomainErrorsMixin, OnlyKnownFieldsMixin, ProofField
+from allot.verification.proof import challenge_create
+from allot.verification.ratelimit import Client
 
 SESSION_KEY = "portal_claim_pk"
+CODE_KEY = "portal_claim_code"
 REMAINING_MAX_AGE = 2
 COUNTDOWN_MAX_AGE = 30
 SOLD_OUT_MAX_AGE = 5
@@ -71,6 +76,7 @@ class ClaimForm(DomainErrorsMixin, forms.Form):
                            widget=forms.TextInput(attrs={"autocomplete": "off"}))
     consent = forms.BooleanField(
         label=_("I have read the notice above and agree that my information is used as described."), required=False)
+    altcha = ProofField()
 
     def __init__(self, *args: Any, committee_choices: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,14 +86,12 @@ class ClaimForm(DomainErrorsMixin, forms.Form):
             self.fields["committee"].widget = forms.HiddenInput()
 
 
-class ClaimLookupForm(DomainErrorsMixin, forms.Form):
-    number = forms.CharField(label=_("Claim number"), max_length=40, required=False,
-                             help_text=_("10 letters and digits, shown after your claim was accepted."),
-                             widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters",
-                                                           "spellcheck": "false"}))
-    id_number = forms.CharField(label=_("Resident ID number"), max_length=40, required=False,
-                                widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters",
-                                                              "spellcheck": "false"}))
+class ClaimLookupForm(OnlyKnownFieldsMixin, DomainErrorsMixin, forms.Form):
+    id_number = forms.CharField(
+        label=_("Resident ID number"), max_length=40, required=False,
+        help_text=_("The ID number you claimed with. We send a 6-digit code to the phone on file for it."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}))
+    altcha = ProofField()
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -128,6 +132,18 @@ def _static_page(request: HttpRequest, campaign: Campaign, w: Window, *, status:
         return _public(response, SOLD_OUT_MAX_AGE)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _client(request: HttpRequest, *, save_session: bool = False) -> Client:
+    """The client address and, if the browser has one, its session (the claim path creates none: that would be
+    a write of its own; the lookup pages need one anyway, for the code step)."""
+    if save_session and not request.session.session_key:
+        request.session.save()
+    return Client(ip=str(request.META.get("REMOTE_ADDR") or ""), session=request.session.session_key or "")
+
+
+def _challenge_json(purpose: str) -> str:
+    return json.dumps(challenge_create(purpose=purpose), separators=(",", ":"))
 
 
 def _api_error(exc: DomainError) -> HttpResponse:
@@ -249,10 +265,12 @@ def claim(request: HttpRequest, slug: str) -> HttpResponse:
     if form.is_valid():
         d = form.cleaned_data
         try:
-            c = claim_create(campaign=campaign, channel=Claim.Channel.WEB, list_ids=cc.list_ids, request=ClaimRequest(
-                name=d["name"], id_number=d["id_number"], phone=d["phone"], district=d["district"],
-                outlet=d["outlet"], street=d["street"], committee=d["committee"], building=d["building"],
-                unit=d["unit"], room=d["room"], line=d["line"], consent=d["consent"]))
+            c = claim_submit(
+                campaign=campaign, channel=Claim.Channel.WEB, list_ids=cc.list_ids, proof=d["altcha"],
+                client=_client(request), request=ClaimRequest(
+                    name=d["name"], id_number=d["id_number"], phone=d["phone"], district=d["district"],
+                    outlet=d["outlet"], street=d["street"], committee=d["committee"], building=d["building"],
+                    unit=d["unit"], room=d["room"], line=d["line"], consent=d["consent"]))
         except DomainError as exc:
             if exc.code == "sold_out":
                 return _static_page(request, campaign, w, status=409)
@@ -279,6 +297,7 @@ def _form_page(request: HttpRequest, cc: ClaimCampaign, w: Window, form: ClaimFo
         "w": w, "form": form, "left": left, "delivery": campaign.fulfilment == Campaign.Fulfilment.DELIVERY,
         "district_name": g.districts.get(district, ""), "district": district,
         "street_name": dict(g.streets_of.get(district, [])).get(street, ""),
+        "challenge_json": _challenge_json("claim") if claim_proof_required(Claim.Channel.WEB) else "",
     }, status=status))
 
 
@@ -307,26 +326,55 @@ def done(request: HttpRequest, slug: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def status_lookup(request: HttpRequest, slug: str) -> HttpResponse:
+    """Step 1 of seeing one's own claim: the ID number (and a proof of work) → a code to the phone on file. The
+    answer is the same whether or not the ID number has a claim."""
     campaign = _claim_campaign(slug).campaign
+    form = ClaimLookupForm(request.POST) if request.method == "POST" else ClaimLookupForm()
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                sent = claim_code_send(campaign=campaign, id_number=form.cleaned_data["id_number"],
+                                       proof=form.cleaned_data["altcha"], client=_client(request, save_session=True))
+            except DomainError as exc:
+                form.add_domain_errors(exc.errors)
+                status = exc.status
+            else:
+                request.session[CODE_KEY] = {"campaign": campaign.pk, "token": sent.token}
+                return redirect("portal:fc_status_code", slug=slug)
+    return _render(request, campaign, "portal/firstcome/status_lookup.html",
+                   {"form": form, "challenge_json": _challenge_json("status_code")}, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def status_code(request: HttpRequest, slug: str) -> HttpResponse:
+    """Step 2: the 6-digit code → the resident's own claim in this session (or: none in this campaign)."""
+    campaign = _claim_campaign(slug).campaign
+    pending = request.session.get(CODE_KEY)
+    if not isinstance(pending, dict) or pending.get("campaign") != campaign.pk:
+        return redirect("portal:fc_status_lookup", slug=slug)
     if request.method == "GET":
-        return _render(request, campaign, "portal/firstcome/status_lookup.html", {"form": ClaimLookupForm()})
-    form = ClaimLookupForm(request.POST)
+        return _render(request, campaign, "portal/firstcome/status_code.html", {"form": CodeForm()})
+    form = CodeForm(request.POST)
     status = 400
     if form.is_valid():
         try:
-            c = claim_lookup(number=form.cleaned_data["number"], id_number=form.cleaned_data["id_number"])
+            own = claim_code_verify(campaign=campaign, token=str(pending.get("token", "")),
+                                    code=form.cleaned_data["code"], client=_client(request, save_session=True))
         except DomainError as exc:
             form.add_domain_errors(exc.errors)
             status = exc.status
         else:
-            if c.campaign_id == campaign.pk:
-                request.session.cycle_key()
-                request.session[SESSION_KEY] = c.pk
-                return redirect("portal:fc_status_view", slug=slug)
-            form.add_error(None, str(_("No claim matches this claim number and ID number. Check both and try "
-                                       "again.")))
-            status = 404
-    return _render(request, campaign, "portal/firstcome/status_lookup.html", {"form": form}, status=status)
+            request.session.pop(CODE_KEY, None)
+            request.session.cycle_key()
+            if own.claim is None:
+                request.session.pop(SESSION_KEY, None)
+                return _render(request, campaign, "portal/firstcome/status_none.html", {})
+            request.session[SESSION_KEY] = own.claim.pk
+            return redirect("portal:fc_status_view", slug=slug)
+    return _render(request, campaign, "portal/firstcome/status_code.html", {"form": form}, status=status)
 
 
 @never_cache
@@ -361,5 +409,6 @@ urlpatterns = [
     path("c/<slug:slug>/claim/done/", done, name="fc_done"),
     path("c/<slug:slug>/claim/remaining.json", remaining, name="fc_remaining"),
     path("c/<slug:slug>/claim/status/", status_lookup, name="fc_status_lookup"),
+    path("c/<slug:slug>/claim/status/code/", status_code, name="fc_status_code"),
     path("c/<slug:slug>/claim/status/view/", status_view, name="fc_status_view"),
 ]

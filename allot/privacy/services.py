@@ -43,7 +43,8 @@ class RevealedPerson:
     access_log_id: int
 
 
-def _purpose(text: str) -> str:
+def purpose_clean(text: str) -> str:
+    """The stated purpose of an access to personal data, whitespace folded; ``purpose_required`` if too short."""
     purpose = " ".join((text or "").split())
     if len(purpose) < PURPOSE_MIN_LENGTH:
         raise DomainError(_("State the purpose (at least %(n)d characters): it is recorded in the access log.")
@@ -61,7 +62,7 @@ def _access_log(*, actor: Any, action: str, campaign: Campaign, obj_type: str, o
 def person_reveal(*, actor: Any, registration_pk: int, purpose: str) -> RevealedPerson:
     """The full name, ID number and phone of a registration's resident, for an operator of its campaign, with
     the stated purpose written to the access log first."""
-    purpose = _purpose(purpose)
+    purpose = purpose_clean(purpose)
     reg = (Registration.objects.filter(pk=registration_pk, campaign__in=campaigns_operated(actor))
            .select_related("person", "campaign").first())
     if reg is None:
@@ -85,7 +86,7 @@ def person_reveal(*, actor: Any, registration_pk: int, purpose: str) -> Revealed
 def export_request(*, actor: Any, campaign: Campaign, purpose: str) -> ExportRequest:
     if not campaigns_operated(actor).filter(pk=campaign.pk).exists():
         raise NotFound(_("Not found."), code="campaign_not_found")
-    export = ExportRequest.objects.create(campaign=campaign, requested_by=actor, purpose=_purpose(purpose))
+    export = ExportRequest.objects.create(campaign=campaign, requested_by=actor, purpose=purpose_clean(purpose))
     log_action("allot.export.requested", obj=export, actor=actor, data={"campaign": campaign.slug})
     return export
 

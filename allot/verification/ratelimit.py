@@ -3,19 +3,38 @@ browser session, and, loosely, the client address (whole neighbourhoods share on
 
 With ``REDIS_URL`` set the counters live in Redis: one Lua call per request increments every key and sets its
 expiry atomically (INCR + EXPIRE). Without Redis they live in the database (``RateCounter``), so that several
-app processes on one machine share them. Either way the limiter FAILS CLOSED: when the store cannot be reached
-the request is refused with 503 ``rate_limit_unavailable``, never let through and never a 500.
+app processes on one machine share them: by default one write transaction per request; on the first-come claim
+path (``buffered=True``) through the process's write-behind buffer (``allot/verification/buffer.py``: exact
+within a process, one batched transaction a second across processes), because a second write transaction per
+claim would cost the surge a large share of its throughput on SQLite. Either way the limiter FAILS CLOSED: when
+the store cannot be reached the request is refused with 503 ``rate_limit_unavailable``, never let through and
+never a 500.
 
-Keys are SHA-256 hashes of scope, kind and value: no raw address, phone or index is written to the store.
+Keys are SHA-256 hashes of scope, kind and value: no raw address, phone or index is written to the store. A
+client address is keyed as the address for IPv4 and as its /64 network for IPv6 (one subscriber's line gets a
+whole /64: keyed by full address, a script could take a fresh key per request).
 ``ALLOT_RATE_LIMIT_PREFIX`` (default ``allot:rl``) lets deployments (and test runs) share one Redis database.
 Limits per scope and kind are ``(count, window seconds)``; ``ALLOT_RATE_LIMITS`` overrides them, e.g.
 ``{"register": {"ip": (1000, 3600)}}``.
+
+Why the first-come ``claim`` limits are what they are (docs/security.md has the longer version):
+
+* ``ip`` 300 an hour. Carrier-grade NAT puts many phones behind one IPv4 address: with the usual port-block
+  allocation (1,000–4,000 ports per subscriber) some 16–64 subscribers share an address at a time, a few hundred
+  in the worst configurations, and a campus or company gateway may put a few hundred behind one. Only attempts
+  that reach the claim are counted ("busy" and "sold out" are answered before it), a person claims once a day,
+  and a surge is over within the hour of the opening: a real address sends tens of claims in that hour, a large
+  gateway perhaps a hundred or two. A script on one address is stopped at 300, whatever ID numbers it makes up.
+* ``phone`` 10 a day: one phone claims for a household (2.6 people on average, rarely more than 6) with room
+  for a few retries after a typo; a script typing one phone for many made-up ID numbers is stopped at 10.
+* ``id`` 5 an hour: an ID number has one claim a day anyway; this bounds retries and probing of one number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -45,6 +64,8 @@ DEFAULT_LIMITS: dict[str, dict[str, tuple[int, int]]] = {
     "sms_phone": {"phone": (10, HOUR)},
     # typing a one-time code (each code also allows only 5 tries)
     "code_verify": {"ip": (600, HOUR), "session": (30, HOUR)},
+    # first-come claims (the reasoning is in the module docstring)
+    "claim": {"ip": (300, HOUR), "phone": (10, DAY), "id": (5, HOUR)},
 }
 
 _LUA = """
@@ -73,17 +94,39 @@ def limits(scope: str) -> dict[str, tuple[int, int]]:
     return merged
 
 
+def address_key(value: str) -> str:
+    """What a client address is counted as: an IPv4 address as it is, an IPv6 address as its /64 network (an
+    IPv4-mapped one as the IPv4 address); anything that is not an address, unchanged."""
+    try:
+        ip = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return value
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
 def _key(scope: str, kind: str, value: str, window: int, now: float) -> tuple[str, int]:
     digest = hashlib.sha256(f"{scope}\x00{kind}\x00{value}".encode()).hexdigest()[:40]
     index = int(now // window)
-    prefix = getattr(settings, "ALLOT_RATE_LIMIT_PREFIX", "") or "allot:rl"
-    return f"{prefix}:{scope}:{kind}:{digest}:{index}", (index + 1) * window
+    return f"{store_prefix()}:{scope}:{kind}:{digest}:{index}", (index + 1) * window
 
 
 @lru_cache(maxsize=4)
 def _redis(url: str) -> Any:
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
     return client, client.register_script(_LUA)
+
+
+def redis_client(url: str) -> Any:
+    """The limiter's Redis client for ``url`` (short timeouts: a slow Redis is a down Redis)."""
+    return _redis(url)[0]
+
+
+def store_prefix() -> str:
+    return getattr(settings, "ALLOT_RATE_LIMIT_PREFIX", "") or "allot:rl"
 
 
 def _count_redis(url: str, keys: list[tuple[str, int, int]]) -> list[int]:
@@ -106,40 +149,49 @@ def _count_db(keys: list[tuple[str, int, int]]) -> list[int]:
     return counts
 
 
-def _unavailable() -> DomainError:
+def unavailable() -> DomainError:
+    """503 ``rate_limit_unavailable``: the store of the abuse controls cannot be reached; nothing was done."""
     return DomainError(_("The service is busy. Please try again in a few minutes."),
                        code="rate_limit_unavailable", status=503)
 
 
-def rate_count(*, scope: str, keys: dict[str, str]) -> list[str]:
+def rate_count(*, scope: str, keys: dict[str, str], buffered: bool = False) -> list[str]:
     """Count one attempt against each non-empty key of ``keys`` (kind → value) that ``scope`` limits; return
-    the kinds now over their limit. Raises 503 ``rate_limit_unavailable`` when the store is down."""
+    the kinds now over their limit. Raises 503 ``rate_limit_unavailable`` when the store is down. Without Redis,
+    ``buffered`` counts through the process's write-behind buffer instead of a transaction of its own."""
     rules = limits(scope)
     now = time.time()
     todo: list[tuple[str, str, int, int, int]] = []
     for kind, value in keys.items():
         if value and kind in rules:
             limit, window = rules[kind]
-            key, ends = _key(scope, kind, value, window, now)
+            key, ends = _key(scope, kind, address_key(value) if kind == "ip" else value, window, now)
             todo.append((kind, key, window, ends, limit))
     if not todo:
         return []
     triples = [(key, window, ends) for _kind, key, window, ends, _limit in todo]
     url = getattr(settings, "REDIS_URL", "")
     try:
-        counts = _count_redis(url, triples) if url else _count_db(triples)
+        if url:
+            counts = _count_redis(url, triples)
+        elif buffered:
+            from allot.verification.buffer import write_behind
+
+            counts = write_behind().count([(key, ends, limit) for _kind, key, _w, ends, limit in todo])
+        else:
+            counts = _count_db(triples)
     except redis.RedisError as exc:
         logger.error("rate limiter store unreachable, refusing (%s)", type(exc).__name__)
-        raise _unavailable() from None
+        raise unavailable() from None
     except DatabaseError as exc:
         logger.error("rate limiter table unusable, refusing (%s)", type(exc).__name__)
-        raise _unavailable() from None
+        raise unavailable() from None
     return [kind for (kind, _k, _w, _e, limit), count in zip(todo, counts, strict=True) if count > limit]
 
 
-def rate_limit(*, scope: str, keys: dict[str, str]) -> None:
+def rate_limit(*, scope: str, keys: dict[str, str], buffered: bool = False) -> None:
     """Count one attempt; refuse with 429 ``rate_limited`` when any key is over its limit."""
-    if rate_count(scope=scope, keys=keys):
+    if rate_count(scope=scope, keys=keys, buffered=buffered):
         raise DomainError(_("Too many attempts. Please wait an hour and try again, or ask your residents' "
                             "committee for help."), code="rate_limited", status=429)
 

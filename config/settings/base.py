@@ -112,6 +112,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 ALLOT_ADMISSION_MAX_IN_FLIGHT = env.int("ALLOT_ADMISSION_MAX_IN_FLIGHT", default=8)  # claim requests per process
+# first-come claims: channels that must carry a solved proof of work; rate limits as JSON overriding the defaults
+# of allot/verification/ratelimit.py, e.g. {"claim": {"ip": [300, 3600]}}; how often the write-behind buffer of
+# counts and spent proofs is written (no Redis); proof-of-work difficulty
+ALLOT_CLAIM_PROOF_CHANNELS = env.list("ALLOT_CLAIM_PROOF_CHANNELS", default=["web", "api"])
+ALLOT_RATE_LIMITS = {scope: {kind: tuple(v) for kind, v in kinds.items()}
+                     for scope, kinds in env.json("ALLOT_RATE_LIMITS", default={}).items()}
+ALLOT_WRITE_BEHIND_SECONDS = env.float("ALLOT_WRITE_BEHIND_SECONDS", default=1.0)
+ALLOT_ALTCHA_MAX_NUMBER = env.int("ALLOT_ALTCHA_MAX_NUMBER", default=50_000)
+# group commit of first-come claims (allot/firstcome/writer.py, docs/adr/0009-group-commit.md)
+ALLOT_CLAIM_GROUP_COMMIT = env.bool("ALLOT_CLAIM_GROUP_COMMIT", default=True)
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -178,3 +188,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["personal_data"]}},
     "root": {"handlers": ["console"], "level": env.str("ALLOT_LOG_LEVEL", default="INFO")},
 }
+
+# Virtual waiting room of the claim endpoints (allot.core.waitroom, docs/adr/0008-waiting-room.md): past the
+# in-flight cap a claim gets 503 with a signed ticket (its place in line) instead of a bare "try again".
+ALLOT_WAITROOM = env.bool("ALLOT_WAITROOM", default=True)
+ALLOT_WAITROOM_TOKEN_SECONDS = env.int("ALLOT_WAITROOM_TOKEN_SECONDS", default=300)  # a ticket's lifetime
+ALLOT_WAITROOM_RETRY_AFTER = (env.int("ALLOT_WAITROOM_RETRY_AFTER_MIN", default=1),  # Retry-After clamp, seconds
+                              env.int("ALLOT_WAITROOM_RETRY_AFTER_MAX", default=30))
+ALLOT_WAITROOM_MIN_RATE = env.float("ALLOT_WAITROOM_MIN_RATE", default=5.0)  # floor of the capacity estimate, req/s

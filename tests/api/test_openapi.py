@@ -25,6 +25,7 @@ PATHS = {
     "/campaigns/{slug}/claims": {"post"},
     "/campaigns/{slug}/claims/remaining": {"get"},
     "/claims/lookup": {"post"},
+    "/claims/lookup/verify": {"post"},
     "/courier/parcels/status": {"post"},
     "/courier/parcels/{number}/status": {"post"},
     "/courier/manifest": {"get"},
@@ -66,11 +67,15 @@ def test_operations_that_can_fail_document_their_errors(openapi):
     assert documented[("/pickup/redeem", "post")] == {"200", "400", "401", "403", "404", "409"}
     assert documented[("/campaigns/{slug}/status/code", "post")] == {"202", "400", "404", "429", "503"}
     assert documented[("/auth/token", "post")] == {"200", "400", "401", "429"}
+    assert documented[("/campaigns/{slug}/claims", "post")] == {"201", "400", "403", "404", "409", "429", "503"}
+    assert documented[("/claims/lookup", "post")] == {"202", "400", "404", "429", "503"}
+    assert documented[("/claims/lookup/verify", "post")] == {"200", "400", "404", "429", "503"}
 
 
 def test_input_schemas_reject_unknown_fields(openapi):
     schemas = openapi["components"]["schemas"]
-    for name in ("RegistrationIn", "CodeIn", "VerifyIn", "AccessIn", "TokenIn", "RedeemIn"):
+    for name in ("RegistrationIn", "CodeIn", "VerifyIn", "AccessIn", "TokenIn", "RedeemIn", "ClaimIn", "ClaimCodeIn",
+                 "ClaimVerifyIn"):
         assert schemas[name]["additionalProperties"] is False, name
 
 

@@ -216,3 +216,59 @@ def test_50_parallel_claims_of_one_person_give_one_claim_through_the_redis_path(
     assert outcomes.count("ok") == 1, outcomes
     assert outcomes.count("already_claimed") == SAME_PERSON_THREADS - 1
     assert Claim.objects.count() == 1 == Quota.objects.get().taken
+
+
+# --- group commit: several processes, each with many threads, so that batches form ---------------------
+
+def _child_threads(campaign_pk: int, people: list[int], barrier, results, stats) -> None:
+    from allot.campaigns.models import Campaign
+    from allot.firstcome import services
+
+    try:
+        campaign = Campaign.objects.get(pk=campaign_pk)
+        connections.close_all()
+        barrier.wait()
+        def claims(mine: list[int]) -> None:
+            try:
+                for n in mine:
+                    results.put(_claim(campaign, n, False))
+            finally:
+                connections.close_all()
+
+        # 12 threads per process: 4 × (12 + the writer) connections stay well under max_connections (100)
+        threads = [threading.Thread(target=claims, args=(people[k::12],)) for k in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        stats.put((services._claim_writer.batches, services._claim_writer.jobs))
+        services._claim_writer.stop()
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.parametrize("path", ["database", "redis"])
+@pytest.mark.django_db(transaction=True)
+def test_4_processes_of_12_threads_through_group_commit_give_exactly_the_quota(campaign, request, path):
+    if path == "redis":
+        request.getfixturevalue("redis_path")
+    ctx = mp.get_context("fork")
+    connections.close_all()
+    procs_n = 4
+    barrier, results, stats = ctx.Barrier(procs_n), ctx.Queue(), ctx.Queue()
+    shares = [list(range(i, PEOPLE, procs_n)) for i in range(procs_n)]
+    procs = [ctx.Process(target=_child_threads, args=(campaign.pk, share, barrier, results, stats))
+             for share in shares]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in range(PEOPLE)]
+    writer_stats = [stats.get(timeout=60) for _ in range(procs_n)]
+    for p in procs:
+        p.join(30)
+
+    assert outcomes.count("ok") == QUOTA, outcomes
+    assert outcomes.count("sold_out") == PEOPLE - QUOTA
+    assert Claim.objects.count() == QUOTA == Quota.objects.get().taken
+    batches, jobs = sum(s[0] for s in writer_stats), sum(s[1] for s in writer_stats)
+    assert jobs >= QUOTA
+    assert batches < jobs, writer_stats   # claims were grouped: fewer transactions than claims

@@ -51,9 +51,16 @@ def claim_request(n: int = 1, **over: Any) -> Any:
 
 
 def claim_body(n: int = 1, **over: Any) -> dict[str, Any]:
+    """What the claim page and the claim API receive: the fields of ``claim_request`` and a freshly solved proof
+    of work (``altcha``; pass ``altcha=""`` to leave it out)."""
     from dataclasses import asdict
 
-    return asdict(claim_request(n, **over))
+    from tests.abuse.proof import solved
+
+    altcha = over.pop("altcha", None)
+    body = asdict(claim_request(n, **over))
+    body["altcha"] = solved("claim") if altcha is None else altcha
+    return body
 
 
 def clear_caches() -> None:
@@ -61,10 +68,12 @@ def clear_caches() -> None:
 
     from allot.delivery.addresses import gazetteer_clear
     from allot.firstcome.selectors import caches_clear
+    from allot.verification.buffer import write_behind
 
     caches_clear()
     gazetteer_clear()
     cache.clear()
+    write_behind().reset()  # rate counts and redeemed proofs not yet written belong to the test that made them
 
 
 @pytest.fixture

@@ -84,23 +84,30 @@ def test_when_sold_out_the_page_says_so_without_a_form(hangzhou, client):
     assert response["Cache-Control"].startswith("public")
 
 
-def test_the_status_page_finds_a_claim_by_number_and_id_number(hangzhou, client):
+def test_the_status_page_shows_the_claim_after_a_code_sent_to_the_phone(hangzhou, client):
+    from tests.abuse.proof import last_code, solved
+    from tests.conftest import make_phone
+
     claim = claim_create(campaign=hangzhou, request=claim_request(1))
 
-    response = client.post(f"/c/{SLUG}/claim/status/", {"number": claim.number.lower(),
-                                                        "id_number": claim_request(1).id_number}, follow=True)
+    asked = client.post(f"/c/{SLUG}/claim/status/", {"id_number": claim_request(1).id_number,
+                                                     "altcha": solved("status_code")})
+    response = client.post(f"/c/{SLUG}/claim/status/code/", {"code": last_code(make_phone(1))}, follow=True)
 
+    assert (asked.status_code, asked["Location"]) == (302, f"/c/{SLUG}/claim/status/code/")
     assert response.status_code == 200
     assert claim.parcel.number in response.content.decode()
 
 
-def test_the_status_page_refuses_a_wrong_id_number(hangzhou, client):
+def test_the_status_page_no_longer_takes_a_claim_number(hangzhou, client):
     claim = claim_create(campaign=hangzhou, request=claim_request(1))
 
     response = client.post(f"/c/{SLUG}/claim/status/", {"number": claim.number,
-                                                        "id_number": claim_request(2).id_number})
+                                                        "id_number": claim_request(1).id_number})
 
-    assert response.status_code == 404
+    assert response.status_code == 400
+    assert claim.parcel.number not in response.content.decode()
+    assert "portal_claim_pk" not in client.session
 
 
 def test_remaining_json_shows_units_left_and_is_cacheable(hangzhou, client):

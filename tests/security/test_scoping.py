@@ -26,6 +26,9 @@ PUBLIC = re.compile(r"^(c/|draws/|api/v1/(campaigns|draws)|admin/|static/)")
 COVERED_ELSEWHERE = {
     "api-v1:courier_status": "tests/delivery/test_parcels.py::"
                              "test_the_api_answers_404_for_another_couriers_parcel_as_for_a_missing_one",
+    "backoffice:manifest": "tests/backoffice/test_manifests.py::test_an_operator_of_another_campaign_gets_404",
+    "backoffice:manifest-download": "tests/backoffice/test_manifests.py::"
+                                    "test_an_operator_of_another_campaign_gets_404",
 }
 
 

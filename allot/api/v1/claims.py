@@ -1,8 +1,12 @@
-"""/api/v1 for first-come campaigns: claim today's unit, the units left, a claim's status.
+"""/api/v1 for first-come campaigns: claim today's unit, the units left, the resident's own claim.
 
 The claim operation is behind ``allot.core.admission.AdmissionMiddleware``: past the in-flight cap it answers
 503 ``busy`` with ``Retry-After``; once sold out, 409 ``sold_out`` from the cached flag; before the opening,
-409 ``not_open_yet`` — all before this code runs.
+409 ``not_open_yet`` — all before this code runs. What reaches it carries a solved proof of work and is counted
+against the claim rate limits (``allot.firstcome.resident.claim_submit``).
+
+A resident sees their own claim with a one-time code sent to the phone on file (``/claims/lookup``, then
+``/claims/lookup/verify``); the answer to the first step is the same whether or not the ID number has a claim.
 """
 
 from __future__ import annotations
@@ -11,34 +15,32 @@ import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema, Status
-from ninja.throttling import AnonRateThrottle
 from pydantic import ConfigDict
 
 from allot.campaigns.models import Campaign
 from allot.firstcome import selectors
 from allot.firstcome.models import Claim
+from allot.firstcome.resident import claim_code_send, claim_code_verify, claim_submit
 from allot.firstcome.selectors import ClaimStatus
-from allot.firstcome.services import ClaimRequest, claim_create, claim_lookup
+from allot.firstcome.services import ClaimRequest
+from allot.verification.ratelimit import Client
 
 from .errors import ErrorsOut
+from .schemas import CodeSentOut
 
 claims = Router(tags=["first come"])  # mounted at /api/v1/
 
-
-class ClaimLookupThrottle(AnonRateThrottle):
-    """Brute-force brake on guessing the ID number that goes with a claim number, per client address
-    (REMOTE_ADDR: behind a proxy, the proxy must set it from the client's real address)."""
-
-    scope = "allot_api_claim_lookup"
-
-    def get_ident(self, request: HttpRequest) -> str | None:
-        return request.META.get("REMOTE_ADDR")
-
-
-LOOKUP_THROTTLE = ClaimLookupThrottle("30/m")
-
 T = 100
+CODE_SENT = _("If this ID number is on file, a 6-digit code has been sent by SMS to the phone on file for it. "
+              "It is valid for 10 minutes.")
+
+
+def _client(request: HttpRequest) -> Client:
+    """API clients have no session: limits key on the address (REMOTE_ADDR: behind a proxy, the proxy must set it
+    from the client's address), the phone and the ID number."""
+    return Client(ip=str(request.META.get("REMOTE_ADDR") or ""))
 
 
 class ClaimIn(Schema):
@@ -57,13 +59,26 @@ class ClaimIn(Schema):
     room: str = Field("", max_length=20)
     line: str = Field("", max_length=T, description="Delivery: free text for what the fields above cannot say.")
     consent: bool = False
+    altcha: str = Field("", max_length=4000, description=(
+        "A solved proof-of-work challenge from GET /registrations/challenge?purpose=claim (ALTCHA v2 payload, "
+        "base64). Each challenge is accepted once; a claim without one is refused with 400 altcha_required."))
 
 
-class ClaimLookupIn(Schema):
+class ClaimCodeIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    number: str = Field(max_length=40)
+    campaign: str = Field(max_length=40, description="The first-come campaign's slug.")
     id_number: str = Field(max_length=40)
+    altcha: str = Field(max_length=4000, description=(
+        "A solved challenge from GET /registrations/challenge?purpose=status_code."))
+
+
+class ClaimVerifyIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    campaign: str = Field(max_length=40, description="The same campaign as in the first step.")
+    token: str = Field(max_length=100, description="The token of the first step's answer.")
+    code: str = Field(max_length=20, description="The 6 digits from the SMS.")
 
 
 class ParcelEventOut(Schema):
@@ -96,6 +111,10 @@ class ClaimOut(Schema):
     phone_masked: str
     created_at: dt.datetime
     parcel: ParcelOut | None
+
+
+class MyClaimOut(Schema):
+    claim: ClaimOut | None = Field(description="The resident's latest claim in the campaign; null if none.")
 
 
 class RemainingOut(Schema):
@@ -150,7 +169,7 @@ def claim_created_out(claim: Claim, c: Campaign) -> dict[str, Any]:
 
 @claims.post("/campaigns/{slug}/claims",
              response={201: ClaimCreatedOut, 400: ErrorsOut, 403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut,
-                       503: ErrorsOut},
+                       429: ErrorsOut, 503: ErrorsOut},
              url_name="claim_create", summary="Claim today's unit (first come, first served)",
              description=(
                  "201: accepted and stored. 400: field errors (name_*, id_number_*, phone_*, consent_required, "
@@ -159,13 +178,16 @@ def claim_created_out(claim: Claim, c: Campaign) -> dict[str, Any]:
                  "address_street_unknown, address_street_mismatch, address_committee_required, "
                  "address_committee_unknown, address_committee_mismatch, address_building_required, "
                  "address_building_invalid, address_unit_invalid, address_room_invalid, address_line_too_long, "
-                 "missing, unexpected_field). 403: not_eligible. 404: campaign_not_found. 409: sold_out, "
-                 "already_claimed, not_open_yet, campaign_closed, no_quota. 503: busy (Retry-After), "
-                 "temporarily_unavailable, maintenance."))
+                 "missing, unexpected_field), altcha_required, altcha_invalid, altcha_expired, altcha_replayed "
+                 "(a proof of work with purpose=claim is needed for each claim). 403: not_eligible. "
+                 "404: campaign_not_found. 409: sold_out, already_claimed, not_open_yet, campaign_closed, "
+                 "no_quota. 429: rate_limited (per client address, phone and ID number). 503: busy "
+                 "(Retry-After), temporarily_unavailable, maintenance, rate_limit_unavailable."))
 def claim_create_op(request: HttpRequest, slug: str, payload: ClaimIn) -> Status:
     cc = selectors.claim_campaign(slug=slug)
-    claim = claim_create(campaign=cc.campaign, channel=Claim.Channel.API, list_ids=cc.list_ids,
-                         request=ClaimRequest(**payload.model_dump()))
+    claim = claim_submit(campaign=cc.campaign, channel=Claim.Channel.API, list_ids=cc.list_ids,
+                         proof=payload.altcha, client=_client(request),
+                         request=ClaimRequest(**payload.model_dump(exclude={"altcha"})))
     return Status(201, claim_created_out(claim, cc.campaign))
 
 
@@ -181,11 +203,37 @@ def claim_remaining_op(request: HttpRequest, slug: str) -> dict[str, Any]:
             "by_area": r.by_scope}
 
 
-@claims.post("/claims/lookup", response={200: ClaimOut, 400: ErrorsOut, 404: ErrorsOut, 429: ErrorsOut},
-             url_name="claim_lookup", throttle=[LOOKUP_THROTTLE],
-             summary="A claim and its parcel, by claim number and ID number",
-             description="POST so the ID number never appears in a URL. 404: claim_not_found.")
-def claim_lookup_op(request: HttpRequest, payload: ClaimLookupIn) -> dict[str, Any]:
-    claim = claim_lookup(number=payload.number, id_number=payload.id_number)
-    full = selectors.claim_for_status(pk=claim.pk)
-    return claim_out(selectors.claim_status(claim=full), full.campaign)
+@claims.post("/claims/lookup", response={202: CodeSentOut, 400: ErrorsOut, 404: ErrorsOut, 429: ErrorsOut,
+                                         503: ErrorsOut},
+             url_name="claim_lookup", summary="Send a one-time code to see one's own claim",
+             description=(
+                 "Step 1 of 2. Sends a 6-digit code by SMS to the phone on file for the ID number (the phone given "
+                 "with its latest claim or registration). The same answer, in the same time, whether the ID "
+                 "number has a claim, is on file without one, or is unknown: nothing about a claim is told "
+                 "before the code. Then POST /claims/lookup/verify. (This operation used to take a claim "
+                 "number and an ID number and return the claim: that told anyone holding the pair whether it "
+                 "matched, and is gone.) 400: id_number_*, altcha_*, missing, unexpected_field. "
+                 "404: campaign_not_found. 429: rate_limited. 503: rate_limit_unavailable."))
+def claim_lookup_op(request: HttpRequest, payload: ClaimCodeIn) -> Status:
+    campaign = selectors.claim_campaign(slug=payload.campaign).campaign
+    sent = claim_code_send(campaign=campaign, id_number=payload.id_number, proof=payload.altcha,
+                           client=_client(request))
+    return Status(202, {"token": sent.token, "expires_at": sent.expires_at.astimezone(campaign.tz),
+                        "detail": str(CODE_SENT)})
+
+
+@claims.post("/claims/lookup/verify", response={200: MyClaimOut, 400: ErrorsOut, 404: ErrorsOut, 429: ErrorsOut,
+                                                503: ErrorsOut},
+             url_name="claim_lookup_verify", summary="The resident's own claim and its parcel, after the code",
+             description=(
+                 "Step 2 of 2: the token from POST /claims/lookup and the code from the SMS. 200 with the "
+                 "latest claim of the person in the campaign, or claim: null. 400: code_invalid (5 tries per "
+                 "code), code_expired, missing, unexpected_field. 404: campaign_not_found. "
+                 "429: code_attempts_exceeded, rate_limited. 503: rate_limit_unavailable."))
+def claim_lookup_verify_op(request: HttpRequest, payload: ClaimVerifyIn) -> dict[str, Any]:
+    campaign = selectors.claim_campaign(slug=payload.campaign).campaign
+    own = claim_code_verify(campaign=campaign, token=payload.token, code=payload.code, client=_client(request))
+    if own.claim is None:
+        return {"claim": None}
+    full = selectors.claim_for_status(pk=own.claim.pk)
+    return {"claim": claim_out(selectors.claim_status(claim=full), campaign)}

@@ -183,9 +183,9 @@ def registration_create_op(request: HttpRequest, slug: str, payload: Registratio
 # --- registrations: proof of work, one-time code, the resident's own record ---------------------------
 
 @registrations.get("/challenge", response={200: ChallengeOut, 400: ErrorsOut}, url_name="challenge",
-                   summary="A proof-of-work challenge (ALTCHA v2) for registering or asking for a code")
+                   summary="A proof-of-work challenge (ALTCHA v2) for registering, claiming or asking for a code")
 def challenge_op(request: HttpRequest,
-                 purpose: Literal["register", "status_code"] = Query("register")) -> dict[str, Any]:
+                 purpose: Literal["register", "status_code", "claim"] = Query("register")) -> dict[str, Any]:
     return challenge_create(purpose=purpose)
 
 
