@@ -1,25 +1,34 @@
 """Opening-time surge against the real server: first-come claims at 1× and 10× the load it sustains.
 
-    python bench/surge.py                       # SQLite (embedded default), 1 gunicorn process
-    python bench/surge.py --pg --redis          # PostgreSQL + Redis, 2 gunicorn processes
+    python bench/surge.py                       # SQLite (embedded default), 1 granian process
+    python bench/surge.py --pg --redis          # PostgreSQL + Redis, 2 granian processes
+    python bench/surge.py --server gunicorn     # the same under gunicorn (gthread)
 
 What it does:
 
 1. Creates a bench database (SQLite file under var/bench/, or the PostgreSQL database ``allot_bench`` on
    127.0.0.1:5432; ``--redis`` uses Redis database 14 on 127.0.0.1:6379, emptied first), migrates it and loads
    Hangzhou's districts and one first-come delivery campaign per run (city-wide quota, open now).
-2. Starts gunicorn (WSGI, ``gthread`` workers) in its own process group on 127.0.0.1.
-3. Calibrates: a closed loop of ``--conns`` keep-alive connections claims for ``--calibrate`` seconds against a
-   quota that does not run out; the accepted claims per second is "1×".
-4. Runs the surge twice from a separate load-generator process (asyncio, raw HTTP/1.1 over keep-alive sockets,
-   open loop: requests are sent on schedule whether or not earlier ones were answered, so a slow server shows as
-   latency instead of hiding it): at 1× and at 10× the calibrated rate, for ``--seconds``, every request a
-   different resident, against a quota of half the run's 1× capacity so that it sells out mid-run. A resident
-   told 503 (busy) comes back after ``Retry-After``, as a phone would.
+2. Starts the WSGI server (granian by default, as ``make demo`` serves) in its own process group on 127.0.0.1,
+   with the production defaults of the claim path: proof of work on, rate limits on (only the per-address one
+   lifted, since every request here comes from 127.0.0.1), group commit on, the waiting room as configured.
+3. Calibrates: a closed loop of ``--conns`` keep-alive connections (default: as many as the in-flight slots)
+   claims for ``--calibrate`` seconds against a quota that does not run out; the accepted claims per second is "1×".
+4. Runs the surge twice from a separate load-generator process (asyncio protocols on uvloop, raw HTTP/1.1 over
+   keep-alive sockets, open loop: requests are sent on schedule whether or not earlier ones were answered, so a
+   slow server shows as latency instead of hiding it): at 1× and at 10× the calibrated rate, for ``--seconds``,
+   every request a different resident with a proof of work solved beforehand (``proofs``), against a quota of
+   half the run's 1× capacity so that it sells out mid-run. A resident told 503 (busy) comes back when told —
+   the waiting room's ``Allot-Queue-Wait-Ms`` with its ticket, else ``Retry-After`` — for up to 30 s after the
+   arrivals stop.
 5. Prints per run: accepted claims/s, "sold out" answers/s, p50/p95/p99 latency of accepted and of refused
-   answers (measured from the moment the request was due, including any wait for a free connection), 5xx other
-   than the deliberate 503s, errors and timeouts, and from the database at the end: oversell (claims − quota)
-   and undersell (units left while residents who asked were refused).
+   answers (measured from the moment the request was due, including any wait for a free connection), busy
+   answers (with a place in line or not), 5xx other than the deliberate 503s, errors and timeouts, the load
+   generator's own CPU and lag (a large lag means the generator, not the server, was the limit), and from the
+   database at the end: oversell (claims − quota) and undersell (units left while residents who asked were
+   refused).
+6. Then measures how fast "sold out" is answered: a closed loop of ``--sold-out-conns`` connections against the
+   sold-out campaign for ``--sold-out-seconds``.
 
 All traffic goes to 127.0.0.1. The load generator shares the machine's cores with the server: on a 2-core box it
 takes a good part of one core at high rates, so the server figures are a lower bound.
@@ -432,6 +441,10 @@ async def open_loop(port: int, path: str, rate: float, seconds: float, first_per
     return result
 
 
+BUSY_PAUSE = 0.05   # closed loop: a connection told "busy" asks again after this, not after Retry-After — it
+                    # measures what the server sustains; sleeping 1-3 s per busy answer under-measured it
+
+
 async def closed_loop(port: int, path: str, seconds: float, first_person: int, conns: int) -> LoadResult:
     pool = Pool(port, conns)
     cpu0 = time.process_time()
@@ -446,8 +459,8 @@ async def closed_loop(port: int, path: str, seconds: float, first_person: int, c
             due = time.monotonic()
             retries: list[Retry] = []
             await _one(pool, path, person, due, result, 10.0, retries, end, token)
-            if retries:  # told 503 busy: wait as long as Retry-After says, like a phone would, then ask again
-                await asyncio.sleep(max(0.0, retries[0][0] - time.monotonic()))
+            if retries:  # told 503 busy: ask again soon (a capacity measurement, not a phone: see closed_loop)
+                await asyncio.sleep(min(BUSY_PAUSE, max(0.0, retries[0][0] - time.monotonic())))
                 token = retries[0][2]
             else:
                 token, person = b"", next(counter)
@@ -565,12 +578,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="threads per process (default cap + 2: a few to refuse with, more only add GIL convoys)")
     p.add_argument("--cap", type=int, default=None,
-                   help="in-flight claim requests per process (admission; default 4 SQLite, 6 PostgreSQL)")
+                   help="in-flight claim requests per process (admission; default 8)")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn",
-                   help="WSGI server (granian is optional: pip install granian)")
+    p.add_argument("--server", choices=("gunicorn", "granian"), default="granian", help="WSGI server")
     p.add_argument("--conns", type=int, default=None,
-                   help="keep-alive connections for the calibration (default: 4 × processes × cap; a connection told "
+                   help="keep-alive connections for the calibration (default: processes × cap; a connection told "
                         "503 waits Retry-After)")
     p.add_argument("--max-conns", type=int, default=2000, help="connection limit of the open-loop generator")
     p.add_argument("--calibrate", type=float, default=5.0, help="seconds of closed-loop calibration")
@@ -578,17 +590,19 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=None, help="skip calibration: 1× in requests per second")
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--sold-out-seconds", type=float, default=4.0, help="seconds of the sold-out closed loop")
+    p.add_argument("--sold-out-conns", type=int, default=64, help="connections of the sold-out closed loop")
     p.add_argument("--no-proof", action="store_true",
                    help="claims without a proof of work (ALLOT_CLAIM_PROOF_CHANNELS empty), to see what it costs")
     args = p.parse_args()
     if args.workers is None:
         args.workers = 2 if args.pg else 1
-    if args.cap is None:
-        args.cap = 6 if args.pg else 4
+    if args.cap is None:   # group commit (ADR 0009) writes the claims in flight together: more of them, bigger batches
+        args.cap = 8
     if args.threads is None:
         args.threads = args.cap + 2
-    if args.conns is None:
-        args.conns = 4 * args.workers * args.cap
+    if args.conns is None:   # as many as the slots: a closed loop that is told "busy" sleeps and under-measures
+        args.conns = args.workers * args.cap
     env = bench_env(args)
     print(f"surge: {'PostgreSQL' if args.pg else 'SQLite'}{' + Redis' if args.redis else ''}, {args.server} "
           f"{args.workers} process(es) × {args.threads} threads, admission cap {args.cap} per process, "
@@ -620,6 +634,20 @@ def main() -> None:
                          proofs=proofs(int(offered * args.seconds) + 1, env, args.no_proof))
             units, claims, taken = campaign_result(slug)
             rows.append(report(f"{factor}x", r, units or quota, claims, taken, offered, args.seconds))
+        # how fast "sold out" is answered once it is: a closed loop of many connections, as fast as they go
+        r = run_load("closed", port=args.port, path=path.format("surge-10x"), seconds=args.sold_out_seconds,
+                     first_person=8_000_000, conns=args.sold_out_conns,
+                     proofs=proofs(int(15_000 * args.sold_out_seconds), env, args.no_proof))
+        sold = [x for x in r.samples if x.code == "sold_out"]
+        rate_sold = len(sold) / args.sold_out_seconds
+        lat = sorted(x.latency for x in sold)
+        print(f"\n== sold out, closed loop of {args.sold_out_conns} connections for {args.sold_out_seconds:.0f} s: "
+              f"{len(sold)} 'sold out' answers, {rate_sold:.0f}/s; other answers "
+              f"{len(r.samples) - len(sold)}, errors {r.errors}; latency p50/p99 {pct(lat, 50)}/{pct(lat, 99)} ms; "
+              f"generator {r.cpu_seconds:.1f} s CPU")
+        rows.append({"run": "sold_out_closed_loop", "sold_out_per_s": round(rate_sold),
+                     "other": len(r.samples) - len(sold), "errors": r.errors,
+                     "lat_ms_p50_p99": (pct(lat, 50), pct(lat, 99)), "generator_cpu_s": round(r.cpu_seconds, 1)})
     finally:
         server_stop(server)
     if args.json:

@@ -87,7 +87,9 @@ DEFAULT_MIN_RATE = 5.0
 DEFAULT_PREFIX = "allot:wr"
 PLAIN_RETRY_AFTER = (1, 3)   # seconds: the plain busy answer (no ticket), spread
 JITTER = 0.1                 # wait = estimate × uniform(1, 1 + JITTER): late is fine, early is a wasted trip
-SOON = 0.05                  # seconds: the wait of a called ticket that found the slots full
+SOON = 0.25                  # seconds: the wait of a called ticket that found the slots full (50 ms made
+                             # called holders poll ~8 times each at 1x in bench/surge.py, and cost 1/3 of
+                             # the accepted claims; 250 ms: ~0.25 polls each, no loss: bench/README.md)
 BURST = 0.25                 # seconds of capacity newcomers may take at once when holders leave it unused
 RESERVE = 2.0                # units of credit a newcomer leaves to the called holders about to come back
 KEEP = 60                    # seconds a queue outlives its last token's lifetime
@@ -156,11 +158,18 @@ def config() -> Config:
         lo, hi = getattr(settings, "ALLOT_WAITROOM_RETRY_AFTER", DEFAULT_RETRY_AFTER)
         lo = max(1, int(lo))
         c = _config = Config(
-            enabled=bool(getattr(settings, "ALLOT_WAITROOM", True)),
+            # Several app processes (REDIS_URL set) without the shared line: a ticket from one process is no ticket
+            # at another, and a client whose next request lands on the other process loses its place — worse
+            # than the plain busy answer (bench/README.md); so the line is on there only when shared.
+            enabled=bool(getattr(settings, "ALLOT_WAITROOM", False)) and (
+                not getattr(settings, "REDIS_URL", "") or bool(getattr(settings, "ALLOT_WAITROOM_SHARED", False))),
             token_seconds=int(getattr(settings, "ALLOT_WAITROOM_TOKEN_SECONDS", DEFAULT_TOKEN_SECONDS)),
             retry_after=(lo, max(lo, int(hi))),
             min_rate=max(0.01, float(getattr(settings, "ALLOT_WAITROOM_MIN_RATE", DEFAULT_MIN_RATE))),
-            redis_url=getattr(settings, "REDIS_URL", "") or "",
+            # one line shared through Redis only when asked for: at 10x its round trip per refusal (~200 µs of
+            # redis-py) made the line collapse in bench/surge.py (p99 5 s); by default each process keeps its own
+            redis_url=(getattr(settings, "REDIS_URL", "") or "") if getattr(settings, "ALLOT_WAITROOM_SHARED",
+                                                                             False) else "",
             prefix=getattr(settings, "ALLOT_WAITROOM_PREFIX", DEFAULT_PREFIX),
             keys=tuple(_derive(s) for s in (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ()))))
     return c

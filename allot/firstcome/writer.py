@@ -170,6 +170,11 @@ class ClaimWriter:
         if connection.in_atomic_block:
             self._run([job])
             return
+        if connection.vendor == "postgresql" and connection.settings_dict.get("OPTIONS", {}).get("pool"):
+            # With a connection pool, a request thread that waited for the writer while holding its pooled
+            # connection could, with as many such threads as the pool has connections, leave the writer none:
+            # give it back first (with a pool, close() only returns the connection to the pool).
+            connection.close()
         with self._cond:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="allot-claim-writer", daemon=True)

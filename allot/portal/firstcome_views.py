@@ -1,6 +1,7 @@
 """Resident pages of first-come campaigns (Hangzhou): countdown, claim (district → street → form, with a proof of
-work solved in the browser), sold out, confirmation, the resident's own claim (ID number → one-time code to the
-phone on file → status) and the small JSON of units left.
+work solved in the browser, and a pasted address read into the address fields on request), sold out,
+confirmation, the resident's own claim (ID number → one-time code to the phone on file → status) and the small
+JSON of units left.
 
 Each view parses its input, calls one service or selector and renders; the rules live in ``allot.firstcome``.
 ``admission_gate`` is the early-answer hook of ``allot.core.admission.AdmissionMiddleware``: it answers
@@ -14,6 +15,7 @@ import datetime as dt
 import json
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -31,7 +33,14 @@ from allot.campaigns.models import Campaign
 from allot.core.admission import replayable
 from allot.core.codes import group
 from allot.core.errors import DomainError, NotFound
-from allot.delivery.addresses import gazetteer
+from allot.delivery.addresses import (
+    GUESS_TEXT_MAX,
+    AddressGuess,
+    Gazetteer,
+    GuessNote,
+    address_guess,
+    gazetteer,
+)
 from allot.firstcome import gate, selectors
 from allot.firstcome.models import Claim
 from allot.firstcome.resident import claim_code_send, claim_code_verify, claim_proof_required, claim_submit
@@ -77,13 +86,24 @@ class ClaimForm(DomainErrorsMixin, forms.Form):
     consent = forms.BooleanField(
         label=_("I have read the notice above and agree that my information is used as described."), required=False)
     altcha = ProofField()
+    # the pre-fill: read by ``claim_prefill`` only, never by the claim (see PREFILL)
+    paste = forms.CharField(
+        label=_("Paste an address to fill in the fields"), required=False,
+        help_text=_("e.g. 杭州市西湖区北山街道北山社区3幢2单元301室, copied from a delivery app or a message. "
+                    "Then check every field."),
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": GUESS_TEXT_MAX, "autocomplete": "off",
+                                     "spellcheck": "false"}))
 
-    def __init__(self, *args: Any, committee_choices: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, committee_choices: list[tuple[str, str]] | None = None,
+                 street_choices: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if committee_choices:
             self.fields["committee"].widget.choices = [("", str(_("— choose —"))), *committee_choices]
         else:
             self.fields["committee"].widget = forms.HiddenInput()
+        if street_choices:  # a district without its street (after a pre-fill): the street is chosen here
+            self.fields["street"].label = _("Street (街道/镇)")
+            self.fields["street"].widget = forms.Select(choices=[("", str(_("— choose —"))), *street_choices])
 
 
 class ClaimLookupForm(OnlyKnownFieldsMixin, DomainErrorsMixin, forms.Form):
@@ -260,7 +280,10 @@ def claim(request: HttpRequest, slug: str) -> HttpResponse:
         form = ClaimForm(committee_choices=committees, initial={"district": district, "street": street,
                                                                  "outlet": source.get("outlet", "")})
         return _form_page(request, cc, w, form, district, street)
-    form = ClaimForm(request.POST, committee_choices=committees)
+    if PREFILL in request.POST:
+        return _prefilled(request, cc, w)
+    form = ClaimForm(request.POST, committee_choices=committees,
+                     street_choices=_street_choices(g, district, street) if delivery else None)
     status = 400
     if form.is_valid():
         d = form.cleaned_data
@@ -289,7 +312,7 @@ def _never(response: HttpResponse) -> HttpResponse:
 
 
 def _form_page(request: HttpRequest, cc: ClaimCampaign, w: Window, form: ClaimForm, district: str, street: str,
-               status: int = 200) -> HttpResponse:
+               status: int = 200, prefill: Prefill | None = None) -> HttpResponse:
     campaign = cc.campaign
     g = gazetteer(campaign.city_id)
     left = selectors.remaining(campaign=campaign, day=w.day)
@@ -298,7 +321,90 @@ def _form_page(request: HttpRequest, cc: ClaimCampaign, w: Window, form: ClaimFo
         "district_name": g.districts.get(district, ""), "district": district,
         "street_name": dict(g.streets_of.get(district, [])).get(street, ""),
         "challenge_json": _challenge_json("claim") if claim_proof_required(Claim.Channel.WEB) else "",
+        "prefill": prefill,
     }, status=status))
+
+
+# --- the pre-fill of the address from a pasted text -----------------------------------------------------
+#
+# The claim form's "Fill in the fields" button posts the whole form, with the submit name PREFILL, to
+# ``claim_prefill`` (its own URL, so that it is not a claim request for the admission cap and the waiting room;
+# the claim view answers a PREFILL post the same way). The page comes back with the address fields filled in
+# from ``address_guess`` and everything else as typed: no claim, no proof of work spent, no rate limit counted,
+# nothing stored or logged. With JavaScript, static/allot/address_guess.js asks the JSON API instead and fills
+# the fields in place when the district and street stay the same.
+
+PREFILL = "prefill"
+_KEPT = ("name", "id_number", "phone", "outlet", "committee", "building", "unit", "room", "line", "paste")
+# "still to choose" notes of the guess that the form's kept values may already answer (same list in the script)
+_ANSWERED_BY = {"address_district_required": "district", "address_street_required": "street",
+                "address_committee_required": "committee", "address_building_required": "building"}
+
+
+@dataclass(frozen=True)
+class Prefill:
+    guess: AddressGuess | None               # None: nothing was pasted, or too much
+    problem: str = ""                        # why there is no guess
+    notes: tuple[GuessNote, ...] = ()        # the guess's notes, less those the form already answers
+
+
+def _street_choices(g: Gazetteer, district: str, street: str) -> list[tuple[str, str]] | None:
+    """The streets to choose from when a district with a street list has no (valid) street."""
+    streets = g.streets_of.get(district, [])
+    return streets if streets and street not in dict(streets) else None
+
+
+def _prefill_read(*, city_code: str, paste: str) -> Prefill:
+    paste = paste.replace("\r\n", "\n").strip()   # a browser counts a line break as one character
+    if not paste:
+        return Prefill(None, str(_("Paste the address into the box first.")))
+    if len(paste) > GUESS_TEXT_MAX:
+        return Prefill(None, str(_("Paste at most %(n)s characters.") % {"n": GUESS_TEXT_MAX}))
+    return Prefill(address_guess(city_code=city_code, text=paste))
+
+
+def _prefilled(request: HttpRequest, cc: ClaimCampaign, w: Window) -> HttpResponse:
+    """The form as the resident typed it, its address fields replaced by what the guess found (and only those);
+    a new district or street empties the community chosen before."""
+    campaign = cc.campaign
+    g = gazetteer(campaign.city_id)
+    data = request.POST
+    initial: dict[str, Any] = {name: data.get(name, "") for name in _KEPT}
+    initial["consent"] = bool(data.get("consent"))
+    district, street = data.get("district", ""), data.get("street", "")
+    if district not in g.districts:
+        district = street = ""
+    delivery = campaign.fulfilment == Campaign.Fulfilment.DELIVERY
+    prefill = _prefill_read(city_code=campaign.city_id, paste=initial["paste"]) if delivery else None
+    guess = prefill.guess if prefill else None
+    if guess is not None:
+        if guess.district_code and guess.district_code != district:
+            district, street, initial["committee"] = guess.district_code, "", ""
+        if guess.street_code and guess.street_code != street:
+            street, initial["committee"] = guess.street_code, ""
+        found = {"committee": guess.committee_code, "building": guess.building, "unit": guess.unit,
+                 "room": guess.room, "line": guess.line}
+        initial.update({name: value for name, value in found.items() if value})
+    initial.update(district=district, street=street)
+    if guess is not None and prefill is not None:
+        notes = tuple(n for n in guess.unplaced if not initial.get(_ANSWERED_BY.get(n.code, ""), ""))
+        prefill = Prefill(guess, notes=notes)
+    form = ClaimForm(initial=initial, committee_choices=g.committees_of.get(street, []) if delivery else [],
+                     street_choices=_street_choices(g, district, street) if delivery else None)
+    return _form_page(request, cc, w, form, district, street, prefill=prefill)
+
+
+@require_http_methods(["GET", "POST"])
+def claim_prefill(request: HttpRequest, slug: str) -> HttpResponse:
+    """The claim form again, its address filled in from the pasted text (see PREFILL). GET goes to the form."""
+    cc = _claim_campaign(slug)
+    campaign = cc.campaign
+    if request.method == "GET":
+        return redirect("portal:fc_claim", slug=slug)
+    w = selectors.window(campaign)
+    if w.state != "open" or gate.is_sold_out(slug=slug, day=w.day, scope_key=gate.WHOLE):
+        return _static_page(request, campaign, w, status=409)
+    return _prefilled(request, cc, w)
 
 
 def _remembered(request: HttpRequest, campaign: Campaign) -> Claim | None:
@@ -406,6 +512,7 @@ def remaining(request: HttpRequest, slug: str) -> HttpResponse:
 
 urlpatterns = [
     path("c/<slug:slug>/claim/", claim, name="fc_claim"),
+    path("c/<slug:slug>/claim/prefill/", claim_prefill, name="fc_claim_prefill"),
     path("c/<slug:slug>/claim/done/", done, name="fc_done"),
     path("c/<slug:slug>/claim/remaining.json", remaining, name="fc_remaining"),
     path("c/<slug:slug>/claim/status/", status_lookup, name="fc_status_lookup"),

@@ -191,8 +191,10 @@ LOGGING = {
 
 # Virtual waiting room of the claim endpoints (allot.core.waitroom, docs/adr/0008-waiting-room.md): past the
 # in-flight cap a claim gets 503 with a signed ticket (its place in line) instead of a bare "try again".
-ALLOT_WAITROOM = env.bool("ALLOT_WAITROOM", default=True)
+ALLOT_WAITROOM = env.bool("ALLOT_WAITROOM", default=False)
 ALLOT_WAITROOM_TOKEN_SECONDS = env.int("ALLOT_WAITROOM_TOKEN_SECONDS", default=300)  # a ticket's lifetime
 ALLOT_WAITROOM_RETRY_AFTER = (env.int("ALLOT_WAITROOM_RETRY_AFTER_MIN", default=1),  # Retry-After clamp, seconds
                               env.int("ALLOT_WAITROOM_RETRY_AFTER_MAX", default=30))
+# one waiting line for all app processes, through Redis (REDIS_URL); off: a line per process (bench/README.md)
+ALLOT_WAITROOM_SHARED = env.bool("ALLOT_WAITROOM_SHARED", default=False)
 ALLOT_WAITROOM_MIN_RATE = env.float("ALLOT_WAITROOM_MIN_RATE", default=5.0)  # floor of the capacity estimate, req/s

@@ -23,6 +23,7 @@ PATHS = {
     "/draws/{draw_id}/files/{name}": {"get"},
     # first come (allot/api/v1/claims.py, couriers.py)
     "/campaigns/{slug}/claims": {"post"},
+    "/campaigns/{slug}/address/guess": {"post"},
     "/campaigns/{slug}/claims/remaining": {"get"},
     "/claims/lookup": {"post"},
     "/claims/lookup/verify": {"post"},
@@ -75,7 +76,7 @@ def test_operations_that_can_fail_document_their_errors(openapi):
 def test_input_schemas_reject_unknown_fields(openapi):
     schemas = openapi["components"]["schemas"]
     for name in ("RegistrationIn", "CodeIn", "VerifyIn", "AccessIn", "TokenIn", "RedeemIn", "ClaimIn", "ClaimCodeIn",
-                 "ClaimVerifyIn"):
+                 "AddressGuessIn", "ClaimVerifyIn"):
         assert schemas[name]["additionalProperties"] is False, name
 
 

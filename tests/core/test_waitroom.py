@@ -13,6 +13,13 @@ import redis
 from allot.core import waitroom
 from allot.core.waitroom import Entry, Waitroom, token_read, token_sign
 
+
+@pytest.fixture(autouse=True)
+def _waiting_room_on(settings):
+    """The waiting room is off by default (docs/adr/0008-waiting-room.md, amendment); these tests switch it on."""
+    settings.ALLOT_WAITROOM = True
+
+
 REDIS_TEST_URL = "redis://127.0.0.1:6379/13"   # a Redis database number only tests use; keys under a fresh prefix
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"       # nothing listens there: a real refusal
 T0 = 1_900_000_000.0                            # a fixed clock (Unix seconds): the queue moves only when we say
@@ -58,6 +65,7 @@ def redis_prefix(settings):
     client = redis.Redis.from_url(REDIS_TEST_URL)
     prefix = f"allot-test:{uuid.uuid4().hex}:wr"
     settings.REDIS_URL = REDIS_TEST_URL
+    settings.ALLOT_WAITROOM_SHARED = True
     settings.ALLOT_WAITROOM_PREFIX = prefix
     yield client, prefix
     keys = client.keys(f"{prefix}:*")
@@ -180,7 +188,7 @@ def test_the_wait_in_milliseconds_is_the_estimate_and_retry_after_its_whole_seco
 
     assert 10 <= entries[0].wait_ms <= 11                 # 1 ahead at 100/s: 10 ms, stretched by up to 10 %
     assert 2500 <= entries[249].wait_ms <= 2750 and entries[249].retry_after == 3
-    assert (called.wait_ms, called.retry_after) == (50, 1)
+    assert (called.wait_ms, called.retry_after) == (int(waitroom.SOON * 1000), 1)
 
 
 def test_retry_after_grows_with_the_position_and_is_clamped(backend, settings):
@@ -417,6 +425,7 @@ def test_with_redis_the_queue_keys_expire_after_the_last_token(redis_prefix, set
 
 def test_redis_down_falls_back_to_the_plain_cap_and_never_admits_beyond_it(settings):
     settings.REDIS_URL = CLOSED_PORT_URL
+    settings.ALLOT_WAITROOM_SHARED = True
     waitroom._down_until.clear()
     room, pool = Waitroom(SCOPE), Pool(4)
 
@@ -430,6 +439,7 @@ def test_redis_down_falls_back_to_the_plain_cap_and_never_admits_beyond_it(setti
 
 def test_redis_down_with_the_slots_full_is_a_plain_busy_answer(settings):
     settings.REDIS_URL = CLOSED_PORT_URL
+    settings.ALLOT_WAITROOM_SHARED = True
     waitroom._down_until.clear()
     room, pool = Waitroom(SCOPE), Pool(1, held=1)
 
@@ -438,3 +448,16 @@ def test_redis_down_with_the_slots_full_is_a_plain_busy_answer(settings):
     assert (entry.admitted, entry.token) == (False, "")
     assert 1 <= entry.retry_after <= 3 and pool.held == 1
     waitroom._down_until.clear()
+
+
+def test_with_several_processes_the_line_is_on_only_when_shared(settings):
+    # one process (no REDIS_URL): its own line
+    settings.REDIS_URL = ""
+    assert waitroom.config().enabled and waitroom.config().redis_url == ""
+    # several processes (REDIS_URL) without the shared line: no line, the plain busy answer
+    settings.REDIS_URL = REDIS_TEST_URL
+    settings.ALLOT_WAITROOM_SHARED = False
+    assert not waitroom.config().enabled
+    # with it: one line in Redis
+    settings.ALLOT_WAITROOM_SHARED = True
+    assert waitroom.config().enabled and waitroom.config().redis_url == REDIS_TEST_URL

@@ -134,7 +134,26 @@ def test_a_replayed_answer_expires_and_django_decides_again(hangzhou):
 
 @override_settings(ALLOT_ADMISSION_MAX_IN_FLIGHT=0)
 @pytest.mark.django_db(transaction=True)
-def test_past_the_cap_the_wrapper_answers_busy_with_retry_after_and_a_place_in_line_and_takes_nothing(hangzhou):
+def test_past_the_cap_the_wrapper_answers_busy_with_retry_after_and_takes_nothing(hangzhou):
+    # given: the default, no waiting room
+    admission.replies_clear()
+    django = CountingDjango()
+    app = AdmissionWSGI(django)
+
+    # when
+    answers = [call(app, claim_body(n)) for n in range(20)]
+
+    # then: a plain busy answer with a spread Retry-After, replayed without Django after the first of each kind
+    assert all(a[0].startswith("503") and _code(a[2]) == "busy" for a in answers)
+    assert {a[1]["Retry-After"] for a in answers} <= {"1", "2", "3"}
+    assert all("queue" not in json.loads(a[2]) for a in answers)
+    assert django.calls <= 3
+    assert Claim.objects.count() == 0
+
+
+@override_settings(ALLOT_ADMISSION_MAX_IN_FLIGHT=0, ALLOT_WAITROOM=True)
+@pytest.mark.django_db(transaction=True)
+def test_with_the_waiting_room_past_the_cap_the_wrapper_gives_places_in_line_and_takes_nothing(hangzhou):
     # given
     admission.replies_clear()
     django = CountingDjango()

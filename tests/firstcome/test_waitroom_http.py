@@ -21,6 +21,13 @@ from allot.firstcome.services import claim_create
 from tests.firstcome.hangzhou import REDIS_DOWN_URL, SLUG, claim_body, claim_request
 from tests.firstcome.test_admission_wsgi import CountingDjango
 
+
+@pytest.fixture(autouse=True)
+def _waiting_room_on(settings):
+    """The waiting room is off by default (docs/adr/0008-waiting-room.md, amendment); these tests switch it on."""
+    settings.ALLOT_WAITROOM = True
+
+
 URL = f"/api/v1/campaigns/{SLUG}/claims"
 PAGE = f"/c/{SLUG}/claim/"
 
@@ -181,6 +188,7 @@ def shared_line(redis_store, settings):
     """Redis for the claims (database 15, as the other first-come tests) and a fresh key prefix for the line."""
     prefix = f"allot-test:{uuid.uuid4().hex}:wr"
     settings.ALLOT_WAITROOM_PREFIX = prefix
+    settings.ALLOT_WAITROOM_SHARED = True
     return redis_store
 
 
@@ -207,6 +215,7 @@ def test_with_redis_a_ticket_of_one_process_is_honoured_by_another(hangzhou, sha
 @pytest.mark.django_db(transaction=True)
 def test_with_redis_down_the_api_answers_the_plain_busy_and_never_more_than_the_cap(hangzhou, settings):
     settings.REDIS_URL = REDIS_DOWN_URL
+    settings.ALLOT_WAITROOM_SHARED = True
     waitroom._down_until.clear()
     app, django = wrapper()
     assert app.point.slots.take()     # the one slot is busy

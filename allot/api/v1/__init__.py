@@ -34,5 +34,6 @@ api.add_router("/", staff)
 api.add_router("/draws", draws)
 api.add_router("/", claims)
 api.add_router("/courier", couriers)
+api.add_router("/", "allot.api.v1.addresses.addresses")
 
 __all__ = ["api"]

@@ -1,9 +1,11 @@
 """/api/v1 for first-come campaigns: claim today's unit, the units left, the resident's own claim.
 
-The claim operation is behind ``allot.core.admission.AdmissionMiddleware``: past the in-flight cap it answers
-503 ``busy`` with ``Retry-After``; once sold out, 409 ``sold_out`` from the cached flag; before the opening,
-409 ``not_open_yet`` — all before this code runs. What reaches it carries a solved proof of work and is counted
-against the claim rate limits (``allot.firstcome.resident.claim_submit``).
+The claim operation is behind ``allot.core.admission`` (the WSGI wrapper and the middleware): past the in-flight
+cap it answers 503 ``busy`` with ``Retry-After`` and, where the waiting room is on (``allot.core.waitroom``), a
+signed ticket with the resident's position, sent back in ``Allot-Queue-Token``; once sold out, 409 ``sold_out``
+from the cached flag; before the opening, 409 ``not_open_yet`` — all before this code runs. What reaches it
+carries a solved proof of work and is counted against the claim rate limits
+(``allot.firstcome.resident.claim_submit``).
 
 A resident sees their own claim with a one-time code sent to the phone on file (``/claims/lookup``, then
 ``/claims/lookup/verify``); the answer to the first step is the same whether or not the ID number has a claim.
@@ -182,7 +184,12 @@ def claim_created_out(claim: Claim, c: Campaign) -> dict[str, Any]:
                  "(a proof of work with purpose=claim is needed for each claim). 403: not_eligible. "
                  "404: campaign_not_found. 409: sold_out, already_claimed, not_open_yet, campaign_closed, "
                  "no_quota. 429: rate_limited (per client address, phone and ID number). 503: busy "
-                 "(Retry-After), temporarily_unavailable, maintenance, rate_limit_unavailable."))
+                 "(Retry-After), temporarily_unavailable, maintenance, rate_limit_unavailable. "
+                 "Waiting room: when a busy answer gives a place in line, its body also holds "
+                 "queue {token, position, retry_after, wait_ms} and its headers Allot-Queue-Token and "
+                 "Allot-Queue-Wait-Ms; come back after wait_ms milliseconds (or Retry-After seconds) with the "
+                 "same body and the request header Allot-Queue-Token: <token> to keep the place. A token is "
+                 "good for one admission and a few minutes; a missing or stale one only means a new place."))
 def claim_create_op(request: HttpRequest, slug: str, payload: ClaimIn) -> Status:
     cc = selectors.claim_campaign(slug=slug)
     claim = claim_submit(campaign=cc.campaign, channel=Claim.Channel.API, list_ids=cc.list_ids,

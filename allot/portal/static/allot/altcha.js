@@ -102,7 +102,9 @@
       if (done) { done.hidden = false; }
     });
     form.addEventListener("submit", function (event) {
-      if (!field.value) { event.preventDefault(); }  // still working: the status line says so
+      // still working: the status line says so (a button marked data-altcha-skip posts no claim: it may go)
+      var skip = event.submitter && event.submitter.hasAttribute("data-altcha-skip");
+      if (!field.value && !skip) { event.preventDefault(); }
     });
   }
 
