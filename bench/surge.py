@@ -201,6 +201,47 @@ def server_start(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Po
     raise SystemExit("gunicorn did not start")
 
 
+def server_peak(proc: subprocess.Popen[bytes], stop: Any, out: dict[str, int]) -> None:
+    """Sample the server's processes every 0.2 s until ``stop`` is set: the largest total RSS (KiB) and the
+    largest total of open file descriptors seen."""
+    while not stop.wait(0.2):
+        rss = fds = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) != proc.pid:
+                    continue
+                rss += next(int(line.split()[1]) for line in (entry / "status").read_text().splitlines()
+                            if line.startswith("VmRSS:"))
+                fds += len(list((entry / "fd").iterdir()))
+            except (OSError, ValueError, IndexError, StopIteration):
+                continue
+        out["rss_kib"], out["fds"] = max(out.get("rss_kib", 0), rss), max(out.get("fds", 0), fds)
+
+
+def server_resources(proc: subprocess.Popen[bytes]) -> str:
+    """Resident memory and open file descriptors of the server's processes (its process group), from /proc."""
+    parts = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            pgrp = int(stat.rsplit(")", 1)[1].split()[2])
+            if pgrp != proc.pid:
+                continue
+            rss = next(int(line.split()[1]) for line in (entry / "status").read_text().splitlines()
+                       if line.startswith("VmRSS:"))
+            fds = len(list((entry / "fd").iterdir()))
+            limit = next(line.split()[3] for line in (entry / "limits").read_text().splitlines()
+                         if line.startswith("Max open files"))
+        except (OSError, ValueError, IndexError, StopIteration):
+            continue
+        parts.append(f"pid {entry.name}: {rss / 1024:.0f} MiB, {fds} of {limit} fds")
+    return "; ".join(sorted(parts))
+
+
 def server_stop(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -629,11 +670,22 @@ def main() -> None:
             quota = max(10, int(rate * args.seconds / 2))
             campaign_create(slug, quota)
             offered = rate * factor
+            import threading
+
+            stop, peak = threading.Event(), {}
+            sampler = threading.Thread(target=server_peak, args=(server, stop, peak), daemon=True)
+            sampler.start()
             r = run_load("open", port=args.port, path=path.format(slug), rate=offered, seconds=args.seconds,
                          first_person=first, conns=args.max_conns, timeout=args.timeout,
                          proofs=proofs(int(offered * args.seconds) + 1, env, args.no_proof))
+            stop.set()
+            sampler.join()
             units, claims, taken = campaign_result(slug)
             rows.append(report(f"{factor}x", r, units or quota, claims, taken, offered, args.seconds))
+            rows[-1]["server_resources"] = server_resources(server)
+            rows[-1]["server_peak"] = peak
+            print(f"  server during the run, at most: {peak.get('rss_kib', 0) / 1024:.0f} MiB resident, "
+                  f"{peak.get('fds', 0)} open fds (all its processes); after: {rows[-1]['server_resources']}")
         # how fast "sold out" is answered once it is: a closed loop of many connections, as fast as they go
         r = run_load("closed", port=args.port, path=path.format("surge-10x"), seconds=args.sold_out_seconds,
                      first_person=8_000_000, conns=args.sold_out_conns,
