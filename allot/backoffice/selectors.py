@@ -58,7 +58,7 @@ def redemptions_today(*, outlet_id: int, now: dt.datetime | None = None) -> int:
 #
 # Read-only, for display: the parcels of one campaign and day counted by courier, area and status, and the
 # downloads the page offers. allot.delivery has no selectors module yet; its manifest services take a courier
-# and a day but no campaign, so the page checks the campaign itself (allot/backoffice/manifests.py).
+# and a day but no campaign, so the page checks the campaign itself (allot/privacy/manifests.py).
 
 #: The order of the status columns on the page (the forward order of a parcel).
 PARCEL_STATUSES: tuple[str, ...] = tuple(Parcel.Status.values)

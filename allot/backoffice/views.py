@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from allot.backoffice import access, manifests, selectors
+from allot.backoffice import access, selectors
 from allot.backoffice.forms import (
     BeaconForm,
     EligibilityUploadForm,
@@ -44,6 +44,7 @@ from allot.draws import services as draw_services
 from allot.draws.models import Draw
 from allot.identity.services import eligibility_import_csv
 from allot.pickup.services import pickup_redeem
+from allot.privacy import manifests
 from allot.privacy import selectors as privacy_selectors
 from allot.privacy import services as privacy_services
 from allot.staff import services as staff_services
@@ -404,7 +405,7 @@ def manifest_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def manifest_download(request: HttpRequest, slug: str) -> HttpResponse:
-    """One courier's manifest as CSV or XLSX; the purpose goes to the access log (allot/backoffice/manifests.py)."""
+    """One courier's manifest as CSV or XLSX; the purpose goes to the access log (allot/privacy/manifests.py)."""
     access.require(access.is_operator(request.user))
     campaign = selectors.manifest_campaign_get(user=request.user, slug=slug)
     form = ManifestDownloadForm(request.POST)

@@ -416,7 +416,7 @@ def test_a_superuser_may_download(client, staff_factory, sf, claims):
 def test_a_claim_of_another_campaign_arriving_during_the_download_undoes_it(logged_in, sf, claims, monkeypatch):
     """A competing write injected between the check and the assignment (saleor's race-condition style): the
     export finds the stranger's parcel in the courier's rows and rolls everything back."""
-    from allot.backoffice import manifests
+    from allot.privacy import manifests
 
     other = build_hangzhou(slug="hangzhou-other", quota=5)
     real_assign = manifests.manifest_assign

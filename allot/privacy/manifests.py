@@ -1,4 +1,5 @@
-"""A courier manifest downloaded by a campaign operator from the back office.
+"""A courier manifest downloaded by a campaign operator from the back office (a service of allot.privacy: every
+look at full personal data by staff is written to the access log here).
 
 The manifest itself (which parcels, which columns, CSV and XLSX) is allot.delivery's: this module calls
 ``manifest_assign`` and ``manifest_rows`` exactly as the admin action and the courier API do, so the day's
@@ -16,8 +17,8 @@ What the back office adds, because an operator (not the courier) is looking at f
 
 Not added: the second approver of ``privacy.ExportRequest``. That flow stores a registration export per
 campaign (no courier, day or district) and downloads the registration CSV; the manifest exports of the admin
-and the courier API have no approver either. See the report of this change for what a two-person rule for
-manifests would need in allot/privacy.
+and the courier API have no approver either. docs/privacy.md says why (the
+"Courier manifest" row).
 """
 
 from __future__ import annotations
