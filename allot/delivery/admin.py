@@ -1,15 +1,14 @@
-"""Delivery admin: couriers (areas, manifest columns, API key, today's manifest), parcels read-only."""
+"""Delivery admin: couriers (areas, manifest columns, API key), parcels read-only."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from allot.delivery.models import Courier, Parcel, ParcelEvent
-from allot.delivery.services import courier_key_issue, manifest_assign, manifest_csv, manifest_rows, manifest_xlsx
+from allot.delivery.services import courier_key_issue
 
 
 @admin.register(Courier)
@@ -18,7 +17,9 @@ class CourierAdmin(admin.ModelAdmin):
     filter_horizontal = ["districts"]
     readonly_fields = ["key_issued_at"]
     exclude = ["key_hash"]
-    actions = ["issue_key", "manifest_today_csv", "manifest_today_xlsx"]
+    # No manifest download here: full names and phones leave only through the staff page (a stated purpose and an
+    # access-log row: allot/privacy/manifests.py) or the courier's own authenticated API (docs/privacy.md).
+    actions = ["issue_key"]
 
     @admin.action(description=_("Issue a new API key (shown once)"))
     def issue_key(self, request: HttpRequest, queryset: QuerySet[Courier]) -> None:
@@ -26,32 +27,6 @@ class CourierAdmin(admin.ModelAdmin):
             key = courier_key_issue(courier=courier, actor=request.user)
             messages.warning(request, _("New key for %(c)s (copy it now, it is not shown again): %(k)s") % {
                 "c": courier.code, "k": key})
-
-    def _manifest(self, request: HttpRequest, queryset: QuerySet[Courier], fmt: str) -> HttpResponse | None:
-        if queryset.count() != 1:
-            messages.error(request, _("Choose one courier."))
-            return None
-        courier = queryset.get()
-        day = timezone.localdate()
-        manifest_assign(courier=courier, day=day, actor=request.user)
-        rows = manifest_rows(courier=courier, day=day, actor=request.user)
-        name = f"manifest-{courier.code}-{day:%Y%m%d}.{fmt}"
-        if fmt == "xlsx":
-            response = HttpResponse(manifest_xlsx(rows=rows, columns=courier.columns, title=name[:-5]),
-                                    content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        else:
-            response = HttpResponse(manifest_csv(rows=rows, columns=courier.columns),
-                                    content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
-
-    @admin.action(description=_("Today's manifest (CSV)"))
-    def manifest_today_csv(self, request: HttpRequest, queryset: QuerySet[Courier]) -> HttpResponse | None:
-        return self._manifest(request, queryset, "csv")
-
-    @admin.action(description=_("Today's manifest (XLSX)"))
-    def manifest_today_xlsx(self, request: HttpRequest, queryset: QuerySet[Courier]) -> HttpResponse | None:
-        return self._manifest(request, queryset, "xlsx")
 
 
 class ParcelEventInline(admin.TabularInline):

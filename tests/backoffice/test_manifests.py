@@ -412,6 +412,23 @@ def test_a_superuser_may_download(client, staff_factory, sf, claims):
     assert AccessLog.objects.get().role == "superuser"
 
 
+def test_the_admin_offers_no_manifest_download_that_would_skip_the_access_log(client, staff_factory, sf, claims):
+    # given: a superuser in the admin's courier list
+    client.force_login(staff_factory("root", "", superuser=True))
+    listing = client.get("/admin/delivery/courier/")
+    assert listing.status_code == 200 and "sf-xihu" in listing.content.decode()
+
+    # when: the manifest action the admin used to have is asked for
+    response = client.post("/admin/delivery/courier/", {"action": "manifest_today_csv",
+                                                        "_selected_action": [sf.pk]}, follow=True)
+
+    # then: no file, nothing handed to the courier; the staff page (purpose + access log) is the way
+    assert not response.headers.get("Content-Disposition")
+    assert "text/csv" not in response.headers.get("Content-Type", "")
+    assert not Parcel.objects.filter(courier__isnull=False).exists()
+    assert AccessLog.objects.count() == 0
+
+
 
 def test_a_claim_of_another_campaign_arriving_during_the_download_undoes_it(logged_in, sf, claims, monkeypatch):
     """A competing write injected between the check and the assignment (saleor's race-condition style): the
