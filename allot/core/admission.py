@@ -22,7 +22,7 @@ default the first-come claim page and the claim API). For those:
    page in an HttpOnly, SameSite=Lax cookie ``allot_queue`` scoped to the claim path, with a page that says the
    position and when to press the button again. Other methods, and
    everything when the waiting room is off or its Redis is down, keep the plain cap: 503 ``busy`` with a random
-   ``Retry-After`` of 1-3 s.
+   ``Retry-After`` of 2-6 s (``ALLOT_ADMISSION_RETRY_AFTER``).
 
 The middleware lives in core and knows nothing about campaigns: the gate hook is in the interface layer.
 

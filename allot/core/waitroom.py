@@ -85,7 +85,7 @@ DEFAULT_TOKEN_SECONDS = 300
 DEFAULT_RETRY_AFTER = (1, 30)
 DEFAULT_MIN_RATE = 5.0
 DEFAULT_PREFIX = "allot:wr"
-PLAIN_RETRY_AFTER = (1, 3)   # seconds: the plain busy answer (no ticket), spread
+PLAIN_RETRY_AFTER = (2, 6)   # seconds: the plain busy answer (no ticket), spread (1-3 s: bench/README.md)
 JITTER = 0.1                 # wait = estimate × uniform(1, 1 + JITTER): late is fine, early is a wasted trip
 SOON = 0.25                  # seconds: the wait of a called ticket that found the slots full (50 ms made
                              # called holders poll ~8 times each at 1x in bench/surge.py, and cost 1/3 of
@@ -125,7 +125,10 @@ ADMIT = Entry(admitted=True)
 
 
 def plain_busy() -> Entry:
-    return Entry(admitted=False, retry_after=random.randint(*PLAIN_RETRY_AFTER))
+    """The busy answer without a ticket: ``Retry-After`` drawn uniformly from ``ALLOT_ADMISSION_RETRY_AFTER``
+    (seconds, default 2-6), so that the residents refused in one instant do not all come back in the next."""
+    lo, hi = getattr(settings, "ALLOT_ADMISSION_RETRY_AFTER", PLAIN_RETRY_AFTER)
+    return Entry(admitted=False, retry_after=random.randint(max(1, int(lo)), max(1, int(lo), int(hi))))
 
 
 # --- settings --------------------------------------------------------------------------------------------

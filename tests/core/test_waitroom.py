@@ -433,7 +433,7 @@ def test_redis_down_falls_back_to_the_plain_cap_and_never_admits_beyond_it(setti
 
     assert pool.peak <= 4 and pool.held == 0
     refused = [a for a in answers if not a.admitted]
-    assert refused and all(a.token == "" and a.position == 0 and 1 <= a.retry_after <= 3 for a in refused)
+    assert refused and all(a.token == "" and a.position == 0 and 2 <= a.retry_after <= 6 for a in refused)
     waitroom._down_until.clear()
 
 
@@ -446,7 +446,7 @@ def test_redis_down_with_the_slots_full_is_a_plain_busy_answer(settings):
     entry = room.enter(token=None, take=pool.take, give=pool.give, rate=10.0)
 
     assert (entry.admitted, entry.token) == (False, "")
-    assert 1 <= entry.retry_after <= 3 and pool.held == 1
+    assert 2 <= entry.retry_after <= 6 and pool.held == 1
     waitroom._down_until.clear()
 
 
@@ -461,3 +461,10 @@ def test_with_several_processes_the_line_is_on_only_when_shared(settings):
     # with it: one line in Redis
     settings.ALLOT_WAITROOM_SHARED = True
     assert waitroom.config().enabled and waitroom.config().redis_url == REDIS_TEST_URL
+
+
+def test_the_plain_busy_answer_spreads_retry_after_as_configured(settings):
+    settings.ALLOT_ADMISSION_RETRY_AFTER = (7, 7)
+    assert waitroom.plain_busy().retry_after == 7
+    settings.ALLOT_ADMISSION_RETRY_AFTER = (2, 6)
+    assert {waitroom.plain_busy().retry_after for _ in range(400)} == {2, 3, 4, 5, 6}
