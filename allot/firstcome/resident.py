@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils import timezone
@@ -31,6 +32,9 @@ from allot.verification.models import OneTimeCode
 from allot.verification.otp import otp_verify
 from allot.verification.proof import proof_verify
 from allot.verification.ratelimit import Client, rate_limit
+
+if TYPE_CHECKING:
+    from allot.registrations.services import CodeSent
 
 PROOF_CHANNELS = (Claim.Channel.WEB, Claim.Channel.API)
 
@@ -78,16 +82,8 @@ def claim_submit(*, campaign: Campaign, request: ClaimRequest, proof: str, clien
 
 # --- the resident's own claim: a one-time code to the phone on file ------------------------------------------
 
-@dataclass(frozen=True)
-class ClaimCodeSent:
-    """The same for every ID number: a token to send back with the code, and when the code expires."""
-
-    token: str
-    expires_at: dt.datetime
-
-
 def claim_code_send(*, campaign: Campaign, id_number: str, proof: str, client: Client,
-                    now: dt.datetime | None = None) -> ClaimCodeSent:
+                    now: dt.datetime | None = None) -> CodeSent:
     """Send a one-time code to the phone on file for ``id_number`` — the phone given with that ID number's latest
     claim or registration — bound to this campaign. The answer, and the work done to give it, are the same
     whether the ID number has a claim here, is on file without one, or is unknown: this is the registration
@@ -95,8 +91,7 @@ def claim_code_send(*, campaign: Campaign, id_number: str, proof: str, client: C
     silent SMS limit per phone), not a copy of it."""
     from allot.registrations.services import status_code_send
 
-    sent = status_code_send(campaign=campaign, id_number=id_number, proof=proof, client=client, now=now)
-    return ClaimCodeSent(token=sent.token, expires_at=sent.expires_at)
+    return status_code_send(campaign=campaign, id_number=id_number, proof=proof, client=client, now=now)
 
 
 @dataclass(frozen=True)
