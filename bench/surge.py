@@ -48,6 +48,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,35 +202,14 @@ def server_start(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Po
     raise SystemExit("gunicorn did not start")
 
 
-def server_peak(proc: subprocess.Popen[bytes], stop: Any, out: dict[str, int]) -> None:
-    """Sample the server's processes every 0.2 s until ``stop`` is set: the largest total RSS (KiB) and the
-    largest total of open file descriptors seen."""
-    while not stop.wait(0.2):
-        rss = fds = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) != proc.pid:
-                    continue
-                rss += next(int(line.split()[1]) for line in (entry / "status").read_text().splitlines()
-                            if line.startswith("VmRSS:"))
-                fds += len(list((entry / "fd").iterdir()))
-            except (OSError, ValueError, IndexError, StopIteration):
-                continue
-        out["rss_kib"], out["fds"] = max(out.get("rss_kib", 0), rss), max(out.get("fds", 0), fds)
-
-
-def server_resources(proc: subprocess.Popen[bytes]) -> str:
-    """Resident memory and open file descriptors of the server's processes (its process group), from /proc."""
-    parts = []
+def _server_processes(proc: subprocess.Popen[bytes]) -> list[tuple[str, int, int, str]]:
+    """(pid, resident KiB, open descriptors, descriptor limit) of each process of the server's process group."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
-            pgrp = int(stat.rsplit(")", 1)[1].split()[2])
-            if pgrp != proc.pid:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) != proc.pid:
                 continue
             rss = next(int(line.split()[1]) for line in (entry / "status").read_text().splitlines()
                        if line.startswith("VmRSS:"))
@@ -238,8 +218,23 @@ def server_resources(proc: subprocess.Popen[bytes]) -> str:
                          if line.startswith("Max open files"))
         except (OSError, ValueError, IndexError, StopIteration):
             continue
-        parts.append(f"pid {entry.name}: {rss / 1024:.0f} MiB, {fds} of {limit} fds")
-    return "; ".join(sorted(parts))
+        found.append((entry.name, rss, fds, limit))
+    return found
+
+
+def server_peak(proc: subprocess.Popen[bytes], stop: Any, out: dict[str, int]) -> None:
+    """Sample the server's processes every 0.2 s until ``stop`` is set: the largest total RSS (KiB) and the
+    largest total of open file descriptors seen."""
+    while not stop.wait(0.2):
+        now = _server_processes(proc)
+        out["rss_kib"] = max(out.get("rss_kib", 0), sum(p[1] for p in now))
+        out["fds"] = max(out.get("fds", 0), sum(p[2] for p in now))
+
+
+def server_resources(proc: subprocess.Popen[bytes]) -> str:
+    """Resident memory and open file descriptors of the server's processes (its process group), from /proc."""
+    return "; ".join(f"pid {pid}: {rss / 1024:.0f} MiB, {fds} of {limit} fds"
+                     for pid, rss, fds, limit in sorted(_server_processes(proc)))
 
 
 def server_stop(proc: subprocess.Popen[bytes]) -> None:
@@ -670,8 +665,6 @@ def main() -> None:
             quota = max(10, int(rate * args.seconds / 2))
             campaign_create(slug, quota)
             offered = rate * factor
-            import threading
-
             stop, peak = threading.Event(), {}
             sampler = threading.Thread(target=server_peak, args=(server, stop, peak), daemon=True)
             sampler.start()

@@ -332,6 +332,20 @@ def _one_writer() -> Iterator[None]:
 _claim_writer = writer.ClaimWriter(_one_writer)
 
 
+def _claim_build(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Parsed, channel: str,
+                 now: dt.datetime) -> Claim:
+    """The unsaved claim row (its person is set by whoever writes it)."""
+    return Claim(
+        campaign=campaign, quota_id=quota_id, day=w.day, number=random_code(CLAIM_NUMBER_LENGTH),
+        scope_key=parsed.scope_key, district_id=parsed.district_code, outlet=parsed.outlet,
+        units=campaign.units_per_winner, channel=channel, consent_version=campaign.consent_version, consent_at=now)
+
+
+def _audit_data(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Parsed) -> dict[str, object]:
+    return {"day": w.day.isoformat(), "scope": parsed.scope_key, "quota": quota_id,
+            "consent_version": campaign.consent_version}
+
+
 def _write(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Parsed, idx: str, channel: str,
            now: dt.datetime) -> Claim:
     """The record of truth: person, claim, parcel, audit row and the unit, in one transaction of five statements
@@ -339,18 +353,13 @@ def _write(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Pars
     unique constraints and ``quota_not_oversold`` decide, as before."""
     try:
         with _one_writer(), transaction.atomic():
-            person_id = person_upsert_id(data=parsed.person)
-            claim = Claim(
-                campaign=campaign, quota_id=quota_id, day=w.day, person_id=person_id,
-                number=random_code(CLAIM_NUMBER_LENGTH), scope_key=parsed.scope_key, district_id=parsed.district_code,
-                outlet=parsed.outlet, units=campaign.units_per_winner, channel=channel,
-                consent_version=campaign.consent_version, consent_at=now)
+            claim = _claim_build(campaign, w, quota_id, parsed, channel, now)
+            claim.person_id = person_upsert_id(data=parsed.person)
             row_insert(claim)
             if parsed.address is not None:
                 row_insert(parcel_build(claim=claim, address=parsed.address))
             row_insert(audit_entry("allot.firstcome.claim_accepted", obj=claim, actor_label=f"resident/{channel}",
-                                   data={"day": w.day.isoformat(), "scope": parsed.scope_key, "quota": quota_id,
-                                         "consent_version": campaign.consent_version}))
+                                   data=_audit_data(campaign, w, quota_id, parsed)))
             if not _unit_take(quota_id):
                 raise _SoldOut
     except IntegrityError:
@@ -366,15 +375,11 @@ def _write_grouped(campaign: Campaign, w: selectors.Window, quota_id: int, parse
     with the claims that arrived at the same time, committed before this returns."""
     if not getattr(settings, "ALLOT_CLAIM_GROUP_COMMIT", True):
         return _write(campaign, w, quota_id, parsed, idx, channel, now)
-    claim = Claim(
-        campaign=campaign, quota_id=quota_id, day=w.day, number=random_code(CLAIM_NUMBER_LENGTH),
-        scope_key=parsed.scope_key, district_id=parsed.district_code, outlet=parsed.outlet,
-        units=campaign.units_per_winner, channel=channel, consent_version=campaign.consent_version, consent_at=now)
+    claim = _claim_build(campaign, w, quota_id, parsed, channel, now)
     job = writer.ClaimJob(
         person=person_build(data=parsed.person), claim=claim,
         parcel=parcel_build(claim=claim, address=parsed.address) if parsed.address is not None else None,
-        audit_data={"day": w.day.isoformat(), "scope": parsed.scope_key, "quota": quota_id,
-                    "consent_version": campaign.consent_version},
+        audit_data=_audit_data(campaign, w, quota_id, parsed),
         actor_label=f"resident/{channel}",
         fallback=functools.partial(_write, campaign, w, quota_id, parsed, idx, channel, now))
     _claim_writer.write(job)

@@ -68,16 +68,14 @@ class _BatchRefused(Exception):
     """The quota UPDATE of a batch did not hit its row: roll back and write the claims one by one."""
 
 
-_QUOTA_LOCK = {
-    "postgresql": f"SELECT id, units, taken FROM {Quota._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
-}
+_QUOTA_LOCK_PG = f"SELECT id, units, taken FROM {Quota._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE"  # noqa: S608
 _QUOTA_TAKE = f"UPDATE {Quota._meta.db_table} SET taken = taken + %s WHERE id = %s AND taken + %s <= units"  # noqa: S608
 
 
 def _quota_left(quota_ids: list[int]) -> dict[int, int]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_QUOTA_LOCK["postgresql"], [quota_ids])
+            cursor.execute(_QUOTA_LOCK_PG, [quota_ids])
         else:   # SQLite: BEGIN IMMEDIATE already holds the database's write lock
             marks = ", ".join(["%s"] * len(quota_ids))
             cursor.execute(f"SELECT id, units, taken FROM {Quota._meta.db_table} WHERE id IN ({marks})",  # noqa: S608
@@ -139,7 +137,7 @@ def batch_write(jobs: list[ClaimJob]) -> None:
             raise _BatchRefused("parcel rows")
         audits = [audit_entry("allot.firstcome.claim_accepted", obj=j.claim, actor_label=j.actor_label,
                               data=j.audit_data) for j in accepted]
-        _audit_insert(audits)
+        rows_insert(audits, match=None)
         taken = collections.Counter(j.claim.quota_id for j in accepted)
         with connection.cursor() as cursor:
             for quota_id in sorted(taken):
@@ -148,10 +146,6 @@ def batch_write(jobs: list[ClaimJob]) -> None:
                     raise _BatchRefused(f"quota {quota_id}")
         for job in accepted:
             job.outcome = ACCEPTED
-
-
-def _audit_insert(rows: list[Any]) -> None:
-    rows_insert(rows, match=None)
 
 
 class ClaimWriter:

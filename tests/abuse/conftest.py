@@ -9,6 +9,8 @@ import uuid
 import pytest
 import redis
 
+from tests.firstcome.hangzhou import redis_store  # noqa: F401 - fixture: the first-come claim path on Redis
+
 REDIS_TEST_URL = "redis://127.0.0.1:6379/14"
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
 

@@ -19,7 +19,7 @@ from allot.verification.ratelimit import DEFAULT_LIMITS
 from tests.abuse.conftest import CLOSED_PORT_URL
 from tests.abuse.proof import solved
 from tests.conftest import make_id_number, make_phone
-from tests.firstcome.hangzhou import REDIS_TEST_URL, SLUG, build_hangzhou, claim_body, clear_caches
+from tests.firstcome.hangzhou import SLUG, build_hangzhou, claim_body, clear_caches
 
 API = f"/api/v1/campaigns/{SLUG}/claims"
 PAGE = f"/c/{SLUG}/claim/"
@@ -37,19 +37,6 @@ def _fresh():
 def campaign(db):
     """Hangzhou's first-come delivery campaign (tests/firstcome/hangzhou.py), 3 units a day."""
     return build_hangzhou()
-
-
-@pytest.fixture
-def redis_path(settings):
-    """The claim path with Redis (a database number only tests use), emptied before and after."""
-    import redis
-
-    settings.REDIS_URL = REDIS_TEST_URL
-    r = redis.Redis.from_url(REDIS_TEST_URL)
-    r.flushdb()
-    yield r
-    r.flushdb()
-    r.close()
 
 
 def _post(body: dict, *, addr: str = "127.0.0.1", client: Client | None = None):
@@ -139,7 +126,7 @@ def test_a_replayed_proof_is_refused_after_it_was_written_to_the_table(campaign)
     assert Claim.objects.count() == 1
 
 
-def test_with_redis_a_replayed_proof_is_refused(campaign, redis_path):
+def test_with_redis_a_replayed_proof_is_refused(campaign, redis_store):
     proof = solved("claim")
     assert _post(claim_body(1, altcha=proof)).status_code == 201
 
@@ -148,8 +135,8 @@ def test_with_redis_a_replayed_proof_is_refused(campaign, redis_path):
     assert (replayed.status_code, _codes(replayed)) == (400, ["altcha_replayed"])
     assert Claim.objects.count() == 1
     assert not UsedChallenge.objects.exists()  # remembered in Redis, with the challenge's expiry
-    keys = [k for k in redis_path.keys("*:pow:*")]
-    assert len(keys) == 1 and 0 < redis_path.ttl(keys[0]) <= 20 * 60
+    keys = [k for k in redis_store.keys("*:pow:*")]
+    assert len(keys) == 1 and 0 < redis_store.ttl(keys[0]) <= 20 * 60
 
 
 def test_the_claim_page_solves_a_claim_challenge_in_the_browser_without_inline_script(campaign):
@@ -212,7 +199,7 @@ def test_a_thousand_claims_with_made_up_id_numbers_from_one_address_stop_at_the_
     assert RateCounter.objects.filter(key__contains=":claim:ip:").get().count == 1000
 
 
-def test_with_redis_many_id_numbers_from_one_address_are_throttled_as_configured(campaign, redis_path, settings):
+def test_with_redis_many_id_numbers_from_one_address_are_throttled_as_configured(campaign, redis_store, settings):
     build_hangzhou(quota=500, slug="big-masks")
     settings.ALLOT_RATE_LIMITS = {"claim": {"ip": (50, LONG)}}
     url = "/api/v1/campaigns/big-masks/claims"
