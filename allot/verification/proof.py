@@ -15,19 +15,25 @@ a phone browser, a real cost for a script doing thousands), ``ALLOT_ALTCHA_TTL_S
 The HMAC key is derived from ``SECRET_KEY``.
 
 Load generators that hold the server's ``SECRET_KEY`` make valid proofs cheaply with ``proofs_presolved``.
+
+Verification decodes the payload once. A challenge of the shape this module issues (SHA-256, cost 1, key length 32,
+an int expiry, parameters whose canonical JSON ``json`` writes byte for byte as altcha-lib does) is checked here
+with ``hashlib``/``hmac``; anything else goes to ``altcha.verify_solution``, so the decision is always altcha's.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
+import functools
 import hashlib
+import hmac
 import json
 import logging
 import secrets
+import struct
 import time
-from typing import Any
+from typing import Any, Literal
 
 import altcha
 import redis
@@ -53,6 +59,12 @@ _KEY_SALT = "allot.verification.altcha"
 
 
 def _secret(secret_key: str | None = None) -> str:
+    return _signing_secret(settings.SECRET_KEY if secret_key is None else secret_key)
+
+
+@functools.lru_cache(maxsize=8)
+def _signing_secret(secret_key: str) -> str:
+    # Cached per key (a settings override in tests is a different key): salted_hmac costs ~3 µs a claim.
     return salted_hmac(_KEY_SALT, "challenge-signing", secret=secret_key).hexdigest()
 
 
@@ -118,19 +130,18 @@ def proof_verify(*, payload: str, purpose: str, hot: bool = False) -> None:
                                           "JavaScript), then submit again."))
     if len(payload) > MAX_PAYLOAD:
         raise _error("altcha_invalid", _("The 'I am not a robot' check failed. Reload the page and try again."))
-    result = altcha.verify_solution(payload, _secret())
-    if result.expired:
+    verdict, decoded = _verdict(payload, _secret())
+    if verdict == "expired":
         raise _error("altcha_expired", _("The 'I am not a robot' check has expired. Reload the page and try "
                                          "again."))
-    if not result.verified:
+    if verdict != "verified":
         raise _error("altcha_invalid", _("The 'I am not a robot' check failed. Reload the page and try again."))
     try:
-        decoded = json.loads(base64.b64decode(payload))
         params = decoded["challenge"]["parameters"]
         signature = str(decoded["challenge"]["signature"])
         expires_at = int(params["expiresAt"])
         signed_purpose = (params.get("data") or {}).get("purpose")
-    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise _error("altcha_invalid", _("The 'I am not a robot' check failed. Reload the page and try "
                                          "again.")) from None
     if signed_purpose != purpose:
@@ -146,6 +157,110 @@ def proof_verify(*, payload: str, purpose: str, hot: bool = False) -> None:
                                          expires_at=dt.datetime.fromtimestamp(expires_at, tz=dt.UTC))
     except IntegrityError:
         raise _replayed() from None
+
+
+Verdict = Literal["verified", "expired", "invalid"]
+
+_UNDECODABLE = object()
+# altcha.v2.ChallengeParameters.to_dict: these keys are signed when present in the payload, even as null.
+_OPTIONAL_PARAMETERS = ("keySignature", "memoryCost", "parallelism", "expiresAt", "data")
+_MAX_SAFE_INTEGER = 2**53
+_MAX_SIMPLE_DEPTH = 4
+_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
+def _verdict(payload: str, secret: str) -> tuple[Verdict, Any]:
+    """altcha.verify_solution(payload, secret)'s decision (expired before verified, as it reports them) and the
+    decoded payload (``_UNDECODABLE`` when it is not base64 of UTF-8 JSON; then the verdict is "invalid")."""
+    try:
+        # The same calls as altcha.v2.Payload.from_base64, so both refuse exactly the same text.
+        decoded = json.loads(base64.b64decode(payload).decode())
+    except (ValueError, TypeError, RecursionError):
+        return "invalid", _UNDECODABLE
+    verdict = _verdict_fast(decoded, secret)
+    if verdict is None:
+        result = altcha.verify_solution(payload, secret)
+        verdict = "expired" if result.expired else "verified" if result.verified else "invalid"
+    return verdict, decoded
+
+
+def _verdict_fast(decoded: Any, secret: str) -> Verdict | None:
+    """altcha.verify_solution's decision for a decoded payload whose challenge has the shape ``challenge_create``
+    gives it, computed with hashlib/hmac; None for any other payload (altcha then decides). Mirrors
+    altcha.v2.verify_solution step by step: expiry, signature present, HMAC over the canonical JSON of
+    ``ChallengeParameters.to_dict()``, then (no key-signature secret is passed, so never the key-signature path)
+    the counter and SHA-256(salt || nonce || uint32 counter) against the derived key and the signed key prefix."""
+    if type(decoded) is not dict:
+        return None
+    challenge, solution = decoded.get("challenge"), decoded.get("solution")
+    if type(challenge) is not dict or type(solution) is not dict:
+        return None
+    params = challenge.get("parameters")
+    if type(params) is not dict:
+        return None
+    try:
+        signed = {"algorithm": params["algorithm"], "cost": params["cost"],
+                  "keyLength": params.get("keyLength", 32), "keyPrefix": params.get("keyPrefix", "00"),
+                  "nonce": params["nonce"], "salt": params["salt"]}
+        counter, derived_key = solution["counter"], solution["derivedKey"]
+    except KeyError:
+        return None
+    expires_at = params.get("expiresAt")
+    if type(expires_at) is not int:
+        return None
+    if expires_at and expires_at < time.time():
+        return "expired"
+    signature = challenge.get("signature")
+    if type(signature) is not str:
+        return None
+    if not signature:
+        return "invalid"
+    for key in _OPTIONAL_PARAMETERS:
+        if key in params:
+            signed[key] = params[key]
+    if not _json_is_simple(signed):
+        return None
+    expected = hmac.digest(secret.encode(), _canonical_json(signed).encode(), "sha256").hex()
+    if not hmac.compare_digest(signature.encode("utf-8", "surrogatepass"), expected.encode()):
+        return "invalid"
+    if type(counter) is not int or not 0 <= counter <= 0xFFFFFFFF:
+        return "invalid"
+    key_prefix, nonce, salt = signed["keyPrefix"], signed["nonce"], signed["salt"]
+    if (signed["algorithm"] != ALGORITHM or type(signed["cost"]) is not int or signed["cost"] != 1
+            or type(signed["keyLength"]) is not int or signed["keyLength"] != 32
+            or type(key_prefix) is not str or type(nonce) is not str or type(salt) is not str):
+        return None
+    try:
+        # bytes.fromhex as altcha calls it (it also skips whitespace); altcha lets its ValueError escape.
+        nonce_bytes, salt_bytes = bytes.fromhex(nonce), bytes.fromhex(salt)
+    except ValueError:
+        return None
+    recomputed = hashlib.sha256(salt_bytes + nonce_bytes + struct.pack(">I", counter)).hexdigest()
+    key_matches = type(derived_key) is str and hmac.compare_digest(
+        recomputed.encode(), derived_key.encode("utf-8", "surrogatepass"))
+    return "verified" if key_matches and recomputed.startswith(key_prefix.lower()) else "invalid"
+
+
+def _json_is_simple(value: Any, depth: int = 0) -> bool:
+    """Whether ``_canonical_json`` writes ``value`` byte for byte as altcha-lib's canonicalJSON does: null, booleans,
+    ints within ±2**53, strings of printable ASCII (both escape only ``"`` and ``\\`` there), and objects of such
+    with printable-ASCII keys that are not all digits (JS puts array-index keys first) nor ``__proto__``, where
+    code-point order is UTF-16 order. Floats, arrays (sortKeys does not descend into them) and deep nesting are
+    not simple."""
+    if value is None or value is True or value is False:
+        return True
+    kind = type(value)
+    if kind is str:
+        return value.isascii() and value.isprintable()
+    if kind is int:
+        return -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
+    if kind is not dict or depth >= _MAX_SIMPLE_DEPTH:
+        return False
+    for key, item in value.items():
+        if not (type(key) is str and key.isascii() and key.isprintable() and not key.isdigit() and key != "__proto__"
+                and _json_is_simple(item, depth + 1)):
+            return False
+    return True
 
 
 def _replayed() -> DomainError:
