@@ -7,10 +7,12 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 django_application = get_wsgi_application()
 
-from allot.core.admission import AdmissionWSGI  # noqa: E402  (after Django is set up)
+from allot.api.v1.claim_fast import ClaimFastWSGI  # noqa: E402  (after Django is set up)
+from allot.core.admission import AdmissionWSGI  # noqa: E402
 from allot.core.lean import LeanWSGIHandler  # noqa: E402
 
 # the in-flight cap, the waiting room (allot.core.waitroom) and the replay of known refusals of the API claim
-# paths, before Django builds a request; admitted API claims go through a Django handler with a short middleware
-# chain (allot.core.lean), everything else through the full one
-application = AdmissionWSGI(django_application, api_app=LeanWSGIHandler())
+# paths, before Django builds a request; an admitted API claim is answered by the fast lane (allot.api.v1.claim_fast)
+# or, where only Django can answer it alike, by a Django handler with a short middleware chain (allot.core.lean);
+# everything else goes through the full one
+application = AdmissionWSGI(django_application, api_app=ClaimFastWSGI(LeanWSGIHandler()))

@@ -85,3 +85,28 @@ def is_sold_out(*, slug: str, day: dt.date, scope_key: str) -> bool:
     else:
         _negative[key] = now + NEGATIVE_TTL
     return shared
+
+
+def scope_field(quota_scope: str) -> str | None:
+    """The claim field that names the area of a campaign's quota (None: one city-wide quota)."""
+    from allot.campaigns.models import Campaign
+
+    if quota_scope == Campaign.QuotaScope.CITY:
+        return None
+    return "outlet" if quota_scope == Campaign.QuotaScope.OUTLET else "district"
+
+
+def sold_out_for(*, slug: str, day: dt.date, hint: str | None) -> tuple[bool, bool]:
+    """(sold out, the whole campaign is) for a claim asking for area ``hint`` (None: not said or city-wide), from
+    the flags alone: what the admission gate answers early."""
+    whole = is_sold_out(slug=slug, day=day, scope_key=WHOLE)
+    if whole:
+        return True, True
+    return (hint is not None and is_sold_out(slug=slug, day=day, scope_key=hint)), False
+
+
+def area_hint(data: object, field: str) -> str | None:
+    """The area a parsed JSON claim body asks for (``field`` from ``scope_field``), unvalidated: only to look a
+    flag up."""
+    value = data.get(field) if isinstance(data, dict) else None
+    return value.strip() if isinstance(value, str) else None

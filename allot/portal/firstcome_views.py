@@ -175,16 +175,15 @@ def _api_error(exc: DomainError) -> HttpResponse:
 
 def _scope_hint(request: HttpRequest, campaign: Campaign) -> str | None:
     """The area a POST asks for, read cheaply (no validation): only to look the sold-out flag up."""
-    if campaign.quota_scope == Campaign.QuotaScope.CITY:
+    name = gate.scope_field(campaign.quota_scope)
+    if name is None:
         return None
-    name = "outlet" if campaign.quota_scope == Campaign.QuotaScope.OUTLET else "district"
     if request.path_info.startswith("/api/"):
         try:
             data = json.loads(request.body or b"{}")
         except ValueError:
             return None
-        value = data.get(name) if isinstance(data, dict) else None
-        return value.strip() if isinstance(value, str) else None
+        return gate.area_hint(data, name)
     return request.POST.get(name, "").strip() or None
 
 
@@ -203,10 +202,8 @@ def admission_gate(request: HttpRequest, match: re.Match[str]) -> HttpResponse |
         if api:
             return _api_error(_window_error(campaign, w)) if request.method == "POST" else None
         return _static_page(request, campaign, w, status=200 if request.method == "GET" else 409)
-    whole = sold = gate.is_sold_out(slug=campaign.slug, day=w.day, scope_key=gate.WHOLE)
-    if not sold and request.method == "POST":
-        hint = _scope_hint(request, campaign)
-        sold = hint is not None and gate.is_sold_out(slug=campaign.slug, day=w.day, scope_key=hint)
+    hint = _scope_hint(request, campaign) if request.method == "POST" else None
+    sold, whole = gate.sold_out_for(slug=campaign.slug, day=w.day, hint=hint)
     if not sold:
         return None
     if api:

@@ -124,6 +124,8 @@ ALLOT_WRITE_BEHIND_SECONDS = env.float("ALLOT_WRITE_BEHIND_SECONDS", default=1.0
 ALLOT_ALTCHA_MAX_NUMBER = env.int("ALLOT_ALTCHA_MAX_NUMBER", default=50_000)
 # group commit of first-come claims (allot/firstcome/writer.py, docs/adr/0009-group-commit.md)
 ALLOT_CLAIM_GROUP_COMMIT = env.bool("ALLOT_CLAIM_GROUP_COMMIT", default=True)
+# admitted API claims answered in front of Django (allot/api/v1/claim_fast.py, ADR 0010)
+ALLOT_API_FAST_CLAIM = env.bool("ALLOT_API_FAST_CLAIM", default=True)
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

@@ -32,11 +32,12 @@ class CountingDjango:
         return self.handler(environ, start_response)
 
 
-def call(app, body: dict, path: str = URL, language: str = "zh-hans") -> tuple[str, dict[str, str], bytes]:
+def call(app, body: dict, path: str = URL, language: str = "zh-hans",
+         host: str = "testserver") -> tuple[str, dict[str, str], bytes]:
     raw = json.dumps(body).encode()
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
                "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(raw)), "SERVER_NAME": "testserver",
-               "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "testserver",
+               "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": host,
                "HTTP_ACCEPT_LANGUAGE": language, "REMOTE_ADDR": "127.0.0.1", "wsgi.input": io.BytesIO(raw),
                "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr, "wsgi.multithread": True,
                "wsgi.multiprocess": False, "wsgi.run_once": False, "wsgi.version": (1, 0)}

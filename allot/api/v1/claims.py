@@ -191,11 +191,18 @@ def claim_created_out(claim: Claim, c: Campaign) -> dict[str, Any]:
                  "same body and the request header Allot-Queue-Token: <token> to keep the place. A token is "
                  "good for one admission and a few minutes; a missing or stale one only means a new place."))
 def claim_create_op(request: HttpRequest, slug: str, payload: ClaimIn) -> Status:
+    return Status(201, claim_api_submit(slug=slug, fields=payload.model_dump(), client=_client(request)))
+
+
+def claim_api_submit(*, slug: str, fields: dict[str, Any], client: Client) -> dict[str, Any]:
+    """The claim operation once its body is valid (``fields``: a ``ClaimIn`` dumped): the 201 body, or the
+    ``DomainError`` of the refusal. Shared by the operation above and the fast lane in front of Django
+    (``allot.api.v1.claim_fast``), so both decide and answer alike."""
     cc = selectors.claim_campaign(slug=slug)
-    claim = claim_submit(campaign=cc.campaign, channel=Claim.Channel.API, list_ids=cc.list_ids,
-                         proof=payload.altcha, client=_client(request),
-                         request=ClaimRequest(**payload.model_dump(exclude={"altcha"})))
-    return Status(201, claim_created_out(claim, cc.campaign))
+    proof = fields.pop("altcha")
+    claim = claim_submit(campaign=cc.campaign, channel=Claim.Channel.API, list_ids=cc.list_ids, proof=proof,
+                         client=client, request=ClaimRequest(**fields))
+    return claim_created_out(claim, cc.campaign)
 
 
 @claims.get("/campaigns/{slug}/claims/remaining", response={200: RemainingOut, 404: ErrorsOut},
