@@ -86,6 +86,8 @@ DEFAULT_RETRY_AFTER = (1, 30)
 DEFAULT_MIN_RATE = 5.0
 DEFAULT_PREFIX = "allot:wr"
 PLAIN_RETRY_AFTER = (2, 6)   # seconds: the plain busy answer (no ticket), spread (1-3 s: bench/README.md)
+BUSY_BUDGET = 2000           # plain busy answers a second per process before their spread stretches
+MAX_STRETCH = 10.0           # at most: 20-60 s with the default range
 JITTER = 0.1                 # wait = estimate × uniform(1, 1 + JITTER): late is fine, early is a wasted trip
 SOON = 0.25                  # seconds: the wait of a called ticket that found the slots full (50 ms made
                              # called holders poll ~8 times each at 1x in bench/surge.py, and cost 1/3 of
@@ -124,11 +126,44 @@ class Entry:
 ADMIT = Entry(admitted=True)
 
 
-def plain_busy() -> Entry:
+class BusyRate:
+    """How many plain busy answers this process gave in the last second: the larger of the previous whole
+    second's count and the current one's. Updated without a lock — a count lost to a thread switch only nudges
+    a wait that is random anyway."""
+
+    def __init__(self) -> None:
+        self.second, self.count, self.previous = 0, 0, 0
+
+    def tick(self, now: float) -> int:
+        second = int(now)
+        if second != self.second:
+            self.previous = self.count if second == self.second + 1 else 0
+            self.second, self.count = second, 0
+        self.count += 1
+        return max(self.previous, self.count)
+
+
+_busy_rate = BusyRate()
+
+
+def plain_busy(*, now: float | None = None) -> Entry:
     """The busy answer without a ticket: ``Retry-After`` drawn uniformly from ``ALLOT_ADMISSION_RETRY_AFTER``
-    (seconds, default 2-6), so that the residents refused in one instant do not all come back in the next."""
+    (seconds, default 2-6), so that the residents refused in one instant do not all come back in the next —
+    stretched in proportion when this process refuses more than ``ALLOT_ADMISSION_BUSY_BUDGET`` requests a second
+    (default 2,000), up to ``MAX_STRETCH`` times.
+
+    Why stretch: under a surge most requests are people coming back after a busy answer, and they keep coming
+    back until a unit is theirs or the day's are gone. With a fixed range the returns grow with the crowd until
+    refusing them takes the whole machine (bench/surge.py at ten times the capacity: p99 of several seconds with
+    2-6 s). Spreading the returns over a window that grows with the refusal rate keeps the rate of returns near
+    the budget, and every answer fast; a resident told busy waits a few seconds longer only when many are."""
     lo, hi = getattr(settings, "ALLOT_ADMISSION_RETRY_AFTER", PLAIN_RETRY_AFTER)
-    return Entry(admitted=False, retry_after=random.randint(max(1, int(lo)), max(1, int(lo), int(hi))))
+    lo = max(1, int(lo))
+    hi = max(lo, int(hi))
+    budget = max(1, int(getattr(settings, "ALLOT_ADMISSION_BUSY_BUDGET", BUSY_BUDGET)))
+    rate = _busy_rate.tick(time.monotonic() if now is None else now)
+    stretch = min(MAX_STRETCH, max(1.0, rate / budget))
+    return Entry(admitted=False, retry_after=random.randint(round(lo * stretch), round(hi * stretch)))
 
 
 # --- settings --------------------------------------------------------------------------------------------

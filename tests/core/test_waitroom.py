@@ -468,3 +468,34 @@ def test_the_plain_busy_answer_spreads_retry_after_as_configured(settings):
     assert waitroom.plain_busy().retry_after == 7
     settings.ALLOT_ADMISSION_RETRY_AFTER = (2, 6)
     assert {waitroom.plain_busy().retry_after for _ in range(400)} == {2, 3, 4, 5, 6}
+
+
+# --- the plain busy answer's spread -------------------------------------------------------------------------
+
+def test_the_plain_busy_wait_stretches_with_the_refusal_rate_and_is_capped(settings, monkeypatch):
+    # given: a budget of 100 refusals a second per process, the default 2-6 s range, a fresh counter
+    settings.ALLOT_ADMISSION_BUSY_BUDGET = 100
+    monkeypatch.setattr(waitroom, "_busy_rate", waitroom.BusyRate())
+    t = 5000.0
+
+    # when: 100 refusals in one second (at the budget), then 400 in the next (four times it), then 5,000
+    calm = [waitroom.plain_busy(now=t + i / 1000) for i in range(100)]
+    busy = [waitroom.plain_busy(now=t + 1 + i / 1000) for i in range(400)]
+    crowd = [waitroom.plain_busy(now=t + 2 + i / 10_000) for i in range(5000)]
+
+    # then: the base range at the budget; past it, stretched in proportion (the last of the 400 at 4×); at most 10×
+    assert all(2 <= e.retry_after <= 6 and not e.admitted for e in calm)
+    assert all(7 <= e.retry_after <= 24 for e in busy[-50:])   # 3.5-4 times 2-6 s
+    assert max(e.retry_after for e in busy[-50:]) > 6
+    assert all(20 <= e.retry_after <= 60 for e in crowd[-100:])
+
+
+def test_the_refusal_rate_forgets_a_quiet_second(settings, monkeypatch):
+    settings.ALLOT_ADMISSION_BUSY_BUDGET = 10
+    monkeypatch.setattr(waitroom, "_busy_rate", waitroom.BusyRate())
+    for i in range(100):
+        waitroom.plain_busy(now=7000 + i / 1000)
+
+    later = waitroom.plain_busy(now=7003.5)   # two seconds without a refusal in between
+
+    assert 2 <= later.retry_after <= 6
