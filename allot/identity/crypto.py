@@ -98,9 +98,17 @@ def blind_index(value: str, *, purpose: str) -> str:
     """
     if not _PURPOSE.fullmatch(purpose):
         raise ValueError(f"blind_index purpose must match {_PURPOSE.pattern!r}, got {purpose!r}")
-    subkey = _index_subkey(_setting("ALLOT_BLIND_INDEX_KEY"), purpose)
-    message = purpose.encode("ascii") + b"\x00" + value.encode("utf-8")
-    return hmac.new(subkey, message, hashlib.sha256).hexdigest()
+    mac = _index_mac(_setting("ALLOT_BLIND_INDEX_KEY"), purpose).copy()
+    mac.update(value.encode("utf-8"))
+    return mac.hexdigest()
+
+
+@lru_cache(maxsize=32)
+def _index_mac(key_setting: str, purpose: str) -> hmac.HMAC:
+    """An HMAC under the purpose's subkey that has already taken in ``purpose + "\\x00"``. Each index copies it
+    and feeds the value, so the key schedule and the prefix are not redone per value (~1.2 µs → ~0.9 µs; the
+    one-shot ``hmac.digest`` was no faster). The cached object is never updated itself, so threads may share it."""
+    return hmac.new(_index_subkey(key_setting, purpose), purpose.encode("ascii") + b"\x00", hashlib.sha256)
 
 
 # --- sealed values ------------------------------------------------------------------------------------
