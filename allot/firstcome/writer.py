@@ -17,6 +17,13 @@ by one by the per-claim transaction (``services._write``), which decides each of
 A caller already inside a transaction (``connection.in_atomic_block``: a test case, or a service composing
 this one) gets its claim written inline, as a batch of one in its own transaction: the writer thread's
 connection could not see the caller's uncommitted rows.
+
+Several processes on one SQLite file (granian workers): each batch transaction, and each per-claim transaction
+of a failed batch, first takes its turn in ``core.locking.sqlite_write_queue`` (an ``flock`` on a file next to
+the database), and the writer takes its batch out of the queue only once it has the turn, so that the claims
+that arrived while it waited for the other process go into this batch. Without the turn the writers met in
+SQLite's busy handler, which sleeps in steps of 1, 2, 5 … 100 ms rather than waking when the lock is freed: two
+processes wrote no more claims than one (docs/adr/0009, "Several SQLite processes").
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Any
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from allot.core.audit import audit_entry
+from allot.core.locking import sqlite_write_queue
 from allot.core.rows import rows_insert
 from allot.delivery.models import Parcel
 from allot.firstcome.models import Claim, Quota
@@ -203,19 +211,17 @@ class ClaimWriter:
                         return
                     if not self._cond.wait(timeout=IDLE_CLOSE_SECONDS):
                         connection.close()   # idle: give the connection back (PostgreSQL counts them)
-                batch: list[ClaimJob] = []
-                seen: set[tuple[int, dt.date, str]] = set()
-                later: list[ClaimJob] = []
-                while self._queue and len(batch) < MAX_BATCH:
-                    job = self._queue.popleft()
-                    (later if job.key in seen else batch).append(job)   # one person twice: the next batch
-                    seen.add(job.key)
-                self._queue.extendleft(reversed(later))
+            batch: list[ClaimJob] = []
             try:
                 close_old_connections()
-                self.batches += 1
-                self.jobs += len(batch)
-                self._run(batch)
+                # The turn first, then the batch: with several processes on one SQLite file, the claims that
+                # arrive while this writer waits for another process's transaction join this batch, not the next.
+                with sqlite_write_queue():
+                    batch = self._take()
+                    self.batches += 1
+                    self.jobs += len(batch)
+                    failed = self._write(batch)
+                self._settle(batch, failed)
             except BaseException as exc:   # never let the thread die with residents waiting
                 logger.exception("claim writer failed a batch")
                 for job in batch:
@@ -223,23 +229,50 @@ class ClaimWriter:
                         job.error = exc
                         job.done.set()
 
+    def _take(self) -> list[ClaimJob]:
+        """Up to ``MAX_BATCH`` queued jobs, one person at most once (a second claim of theirs waits for the next
+        batch)."""
+        with self._cond:
+            batch: list[ClaimJob] = []
+            seen: set[tuple[int, dt.date, str]] = set()
+            later: list[ClaimJob] = []
+            while self._queue and len(batch) < MAX_BATCH:
+                job = self._queue.popleft()
+                (later if job.key in seen else batch).append(job)
+                seen.add(job.key)
+            self._queue.extendleft(reversed(later))
+        return batch
+
     def _run(self, batch: list[ClaimJob]) -> None:
+        """Inline, in the caller's transaction (no turn: it may already hold SQLite's lock)."""
+        self._settle(batch, self._write(batch))
+
+    def _write(self, batch: list[ClaimJob]) -> Exception | None:
+        """``batch_write``; the error that rolled it back, if any."""
         try:
             with self._lock():
                 batch_write(batch)
         except (DatabaseError, _BatchRefused) as exc:
-            logger.warning("claim batch of %d rolled back (%s); writing its claims one by one", len(batch), exc)
+            return exc
+        return None
+
+    def _settle(self, batch: list[ClaimJob], failed: Exception | None) -> None:
+        """Tell the batch's request threads; after a rolled-back batch, write its claims one by one first (each
+        in a turn of its own: never inside the batch's turn)."""
+        if failed is not None:
+            logger.warning("claim batch of %d rolled back (%s); writing its claims one by one", len(batch), failed)
             for job in batch:
                 self._one(job)
-        else:
-            for job in batch:
-                job.done.set()
+            return
+        for job in batch:
+            job.done.set()
 
     @staticmethod
     def _one(job: ClaimJob) -> None:
         job.outcome, job.error = "", None
         try:
-            job.claim = job.fallback()
+            with sqlite_write_queue():
+                job.claim = job.fallback()
             job.outcome = ACCEPTED
         except BaseException as exc:  # noqa: BLE001  (handed to the waiting request thread, which raises it)
             job.error = exc
