@@ -1,6 +1,6 @@
 """Opening-time surge against the real server: first-come claims at 1× and 10× the load it sustains.
 
-    python bench/surge.py                       # SQLite (embedded default), 1 granian process
+    python bench/surge.py                       # SQLite (embedded default), 2 granian processes
     python bench/surge.py --pg --redis          # PostgreSQL + Redis, 2 granian processes
     python bench/surge.py --server gunicorn     # the same under gunicorn (gthread)
 
@@ -50,6 +50,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -610,7 +611,7 @@ def main() -> None:
     p.add_argument("--pg-db", default=PG_BENCH_DB, help="PostgreSQL database to (re)create (default allot_bench)")
     p.add_argument("--redis-db", type=int, default=REDIS_BENCH_DB,
                    help="Redis database number, emptied first (default 14)")
-    p.add_argument("--workers", type=int, default=None, help="gunicorn processes (default 1 SQLite, 2 PostgreSQL)")
+    p.add_argument("--workers", type=int, default=None, help="server processes (default 2, as make demo)")
     p.add_argument("--threads", type=int, default=None,
                    help="threads per process (default cap + 2: a few to refuse with, more only add GIL convoys)")
     p.add_argument("--cap", type=int, default=None,
@@ -631,8 +632,8 @@ def main() -> None:
     p.add_argument("--no-proof", action="store_true",
                    help="claims without a proof of work (ALLOT_CLAIM_PROOF_CHANNELS empty), to see what it costs")
     args = p.parse_args()
-    if args.workers is None:
-        args.workers = 2 if args.pg else 1
+    if args.workers is None:   # as `make demo` serves (SQLite writers take turns: core.locking.sqlite_write_queue)
+        args.workers = 2
     if args.cap is None:   # group commit (ADR 0009) writes the claims in flight together: more of them, bigger batches
         args.cap = 8
     if args.threads is None:
@@ -688,7 +689,8 @@ def main() -> None:
         lat = sorted(x.latency for x in sold)
         print(f"\n== sold out, closed loop of {args.sold_out_conns} connections for {args.sold_out_seconds:.0f} s: "
               f"{len(sold)} 'sold out' answers, {rate_sold:.0f}/s; other answers "
-              f"{len(r.samples) - len(sold)}, errors {r.errors}; latency p50/p99 {pct(lat, 50)}/{pct(lat, 99)} ms; "
+              f"{len(r.samples) - len(sold)} {dict(Counter(x.code for x in r.samples if x.code != 'sold_out'))}, "
+              f"errors {r.errors}; latency p50/p99 {pct(lat, 50)}/{pct(lat, 99)} ms; "
               f"generator {r.cpu_seconds:.1f} s CPU")
         rows.append({"run": "sold_out_closed_loop", "sold_out_per_s": round(rate_sold),
                      "other": len(r.samples) - len(sold), "errors": r.errors,

@@ -21,11 +21,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--bind", default="127.0.0.1:8000")
         parser.add_argument("--workers", type=int, default=2)
-        parser.add_argument("--threads", type=int, default=6, help="threads per worker process")
+        parser.add_argument("--threads", type=int, default=None,
+                            help="threads per worker process (default: the admission cap + 2, a few to refuse with)")
         parser.add_argument("--server", choices=("granian", "gunicorn"), default="granian")
 
     def handle(self, *args: Any, **options: Any) -> None:
         env = dict(os.environ)
+        if options["threads"] is None:
+            from django.conf import settings
+
+            options["threads"] = int(getattr(settings, "ALLOT_ADMISSION_MAX_IN_FLIGHT", 8)) + 2
         host, _sep, port = options["bind"].rpartition(":")
         if options["server"] == "granian":
             cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "config.wsgi:application", "--host", host,
