@@ -635,7 +635,7 @@ def main() -> None:
     if args.workers is None:   # as `make demo` serves (SQLite writers take turns: core.locking.sqlite_write_queue)
         args.workers = 2
     if args.cap is None:   # group commit (ADR 0009) writes the claims in flight together: more of them, bigger batches
-        args.cap = 8
+        args.cap = 12
     if args.threads is None:
         args.threads = args.cap + 2
     if args.conns is None:   # as many as the slots: a closed loop that is told "busy" sleeps and under-measures
@@ -683,7 +683,7 @@ def main() -> None:
         # how fast "sold out" is answered once it is: a closed loop of many connections, as fast as they go
         r = run_load("closed", port=args.port, path=path.format("surge-10x"), seconds=args.sold_out_seconds,
                      first_person=8_000_000, conns=args.sold_out_conns,
-                     proofs=proofs(int(15_000 * args.sold_out_seconds), env, args.no_proof))
+                     proofs=proofs(int(50_000 * args.sold_out_seconds), env, args.no_proof))
         sold = [x for x in r.samples if x.code == "sold_out"]
         rate_sold = len(sold) / args.sold_out_seconds
         lat = sorted(x.latency for x in sold)

@@ -67,7 +67,7 @@ from allot.core.waitroom import ADMIT, Entry, plain_busy
 
 DEFAULT_PATHS = (r"^/c/(?P<slug>[-\w]+)/claim/$", r"^/api/v1/campaigns/(?P<slug>[-\w]+)/claims$")
 DEFAULT_GATE = "allot.portal.firstcome_views.admission_gate"
-DEFAULT_MAX_IN_FLIGHT = 8
+DEFAULT_MAX_IN_FLIGHT = 12
 RETRY_AFTER = waitroom.PLAIN_RETRY_AFTER  # seconds of the plain busy answer, spread
 
 QUEUE_HEADER = "Allot-Queue-Token"          # response header, and the request header a client sends it back in

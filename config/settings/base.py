@@ -111,7 +111,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
-ALLOT_ADMISSION_MAX_IN_FLIGHT = env.int("ALLOT_ADMISSION_MAX_IN_FLIGHT", default=8)  # claim requests per process
+ALLOT_ADMISSION_MAX_IN_FLIGHT = env.int("ALLOT_ADMISSION_MAX_IN_FLIGHT", default=12)  # claim requests per process
 # Retry-After of the plain busy answer: seconds, drawn uniformly between the two (bench/README.md)
 ALLOT_ADMISSION_RETRY_AFTER = tuple(env.list("ALLOT_ADMISSION_RETRY_AFTER", cast=int, default=[2, 6]))
 # busy answers a second per process past which their Retry-After stretches in proportion (allot/core/waitroom.py)

@@ -30,7 +30,7 @@ class Command(BaseCommand):
         if options["threads"] is None:
             from django.conf import settings
 
-            options["threads"] = int(getattr(settings, "ALLOT_ADMISSION_MAX_IN_FLIGHT", 8)) + 2
+            options["threads"] = int(getattr(settings, "ALLOT_ADMISSION_MAX_IN_FLIGHT", 12)) + 2
         host, _sep, port = options["bind"].rpartition(":")
         if options["server"] == "granian":
             cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "config.wsgi:application", "--host", host,
