@@ -30,7 +30,7 @@ from allot.identity import validation
 from allot.identity.services import id_index, phone_index
 from allot.verification.models import OneTimeCode
 from allot.verification.otp import otp_verify
-from allot.verification.proof import proof_verify
+from allot.verification.proof import proof_check, proof_redeem_counted
 from allot.verification.ratelimit import Client, rate_limit
 
 if TYPE_CHECKING:
@@ -71,12 +71,15 @@ def claim_submit(*, campaign: Campaign, request: ClaimRequest, proof: str, clien
     → 503 ``rate_limit_unavailable`` and no claim."""
     now = now or timezone.now()
     window_check(campaign, now)
-    if claim_proof_required(channel):
-        proof_verify(payload=proof, purpose="claim", hot=True)
-    rate_limit(scope="claim", buffered=True, keys={
-        "ip": client.ip,
-        "phone": _index_or_empty(validation.normalize_phone, phone_index, request.phone),
-        "id": _index_or_empty(validation.normalize_id_number, id_index, request.id_number)})
+    # a bad proof costs no validation and counts nothing
+    solved = proof_check(payload=proof, purpose="claim") if claim_proof_required(channel) else None
+    keys = {"ip": client.ip,
+            "phone": _index_or_empty(validation.normalize_phone, phone_index, request.phone),
+            "id": _index_or_empty(validation.normalize_id_number, id_index, request.id_number)}
+    if solved is not None:   # redeemed, then counted: one round trip with Redis
+        proof_redeem_counted(solved=solved, scope="claim", keys=keys)
+    else:
+        rate_limit(scope="claim", buffered=True, keys=keys)
     return claim_create(campaign=campaign, request=request, channel=channel, now=now, list_ids=list_ids)
 
 

@@ -78,6 +78,23 @@ end
 return out
 """
 
+# The same, after setting a key that may be set only once (KEYS[1], ARGV[1] seconds, ARGV[2] its value): when it
+# was already set nothing is counted and the answer is {-1}.
+_LUA_ONCE = """
+if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[1]) then return {-1} end
+local out = {}
+for i = 2, #KEYS do
+  local c = redis.call('INCR', KEYS[i])
+  if c == 1 or redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[i + 1]) end
+  out[i - 1] = c
+end
+return out
+"""
+
+
+class AlreadyUsed(Exception):
+    """``rate_count(once=…)``: the once-only key was already set; nothing was counted."""
+
 
 @dataclass(frozen=True)
 class Client:
@@ -117,7 +134,7 @@ def _key(scope: str, kind: str, value: str, window: int, now: float) -> tuple[st
 @lru_cache(maxsize=4)
 def _redis(url: str) -> Any:
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-    return client, client.register_script(_LUA)
+    return client, client.register_script(_LUA), client.register_script(_LUA_ONCE)
 
 
 def redis_client(url: str) -> Any:
@@ -129,9 +146,16 @@ def store_prefix() -> str:
     return getattr(settings, "ALLOT_RATE_LIMIT_PREFIX", "") or "allot:rl"
 
 
-def _count_redis(url: str, keys: list[tuple[str, int, int]]) -> list[int]:
-    _client, script = _redis(url)
-    return [int(c) for c in script(keys=[k for k, _w, _e in keys], args=[w for _k, w, _e in keys])]
+def _count_redis(url: str, keys: list[tuple[str, int, int]], once: tuple[str, int, str] | None = None) -> list[int]:
+    _client, script, script_once = _redis(url)
+    names, windows = [k for k, _w, _e in keys], [w for _k, w, _e in keys]
+    if once is None:
+        return [int(c) for c in script(keys=names, args=windows)]
+    key, seconds, value = once
+    counts = [int(c) for c in script_once(keys=[key, *names], args=[seconds, value, *windows])]
+    if counts == [-1]:
+        raise AlreadyUsed(key)
+    return counts
 
 
 def _count_db(keys: list[tuple[str, int, int]]) -> list[int]:
@@ -155,10 +179,15 @@ def unavailable() -> DomainError:
                        code="rate_limit_unavailable", status=503)
 
 
-def rate_count(*, scope: str, keys: dict[str, str], buffered: bool = False) -> list[str]:
+def rate_count(*, scope: str, keys: dict[str, str], buffered: bool = False,
+               once: tuple[str, int, str] | None = None) -> list[str]:
     """Count one attempt against each non-empty key of ``keys`` (kind → value) that ``scope`` limits; return
     the kinds now over their limit. Raises 503 ``rate_limit_unavailable`` when the store is down. Without Redis,
-    ``buffered`` counts through the process's write-behind buffer instead of a transaction of its own."""
+    ``buffered`` counts through the process's write-behind buffer instead of a transaction of its own.
+
+    ``once`` (Redis only: ``(key, seconds, value)``): first set that key if it is not set, in the same round
+    trip — the replay memory of a proof of work; when it was set already, raise ``AlreadyUsed`` and count
+    nothing."""
     rules = limits(scope)
     now = time.time()
     todo: list[tuple[str, str, int, int, int]] = []
@@ -167,13 +196,15 @@ def rate_count(*, scope: str, keys: dict[str, str], buffered: bool = False) -> l
             limit, window = rules[kind]
             key, ends = _key(scope, kind, address_key(value) if kind == "ip" else value, window, now)
             todo.append((kind, key, window, ends, limit))
-    if not todo:
+    url = getattr(settings, "REDIS_URL", "")
+    if once is not None and not url:
+        raise ValueError("rate_count(once=…) needs Redis")
+    if not todo and once is None:
         return []
     triples = [(key, window, ends) for _kind, key, window, ends, _limit in todo]
-    url = getattr(settings, "REDIS_URL", "")
     try:
         if url:
-            counts = _count_redis(url, triples)
+            counts = _count_redis(url, triples, once)
         elif buffered:
             from allot.verification.buffer import write_behind
 
@@ -189,11 +220,15 @@ def rate_count(*, scope: str, keys: dict[str, str], buffered: bool = False) -> l
     return [kind for (kind, _k, _w, _e, limit), count in zip(todo, counts, strict=True) if count > limit]
 
 
+def rate_limited() -> DomainError:
+    return DomainError(_("Too many attempts. Please wait an hour and try again, or ask your residents' "
+                         "committee for help."), code="rate_limited", status=429)
+
+
 def rate_limit(*, scope: str, keys: dict[str, str], buffered: bool = False) -> None:
     """Count one attempt; refuse with 429 ``rate_limited`` when any key is over its limit."""
     if rate_count(scope=scope, keys=keys, buffered=buffered):
-        raise DomainError(_("Too many attempts. Please wait an hour and try again, or ask your residents' "
-                            "committee for help."), code="rate_limited", status=429)
+        raise rate_limited()
 
 
 def rate_counters_purge(*, now: dt.datetime | None = None) -> int:

@@ -139,6 +139,30 @@ def test_with_redis_a_replayed_proof_is_refused(campaign, redis_store):
     assert len(keys) == 1 and 0 < redis_store.ttl(keys[0]) <= 20 * 60
 
 
+def test_with_redis_a_replayed_proof_counts_nothing_and_a_counted_attempt_spends_its_proof(campaign, redis_store,
+                                                                                         settings):
+    # given: the replay memory and the counters redeemed/counted together (proof_redeem_counted); one claim per
+    # address
+    settings.ALLOT_RATE_LIMITS = {"claim": {"ip": (1, LONG)}}
+    proof = solved("claim")
+    assert _post(claim_body(1, altcha=proof)).status_code == 201
+
+    # when: the same proof again from another resident, then a resident over the address limit with a new proof
+    replayed = _post(claim_body(2, altcha=proof))
+    fresh = solved("claim")
+    limited = _post(claim_body(3, altcha=fresh))
+    again = _post(claim_body(4, altcha=fresh))
+
+    # then: the replay was refused before anything was counted (only resident 1's phone and ID number are);
+    # the limited attempt spent its proof, as when the proof was redeemed before the counting
+    assert (replayed.status_code, _codes(replayed)) == (400, ["altcha_replayed"])
+    counted = redis_store.keys("*:claim:phone:*") + redis_store.keys("*:claim:id:*")
+    assert len(counted) == 4 and {int(redis_store.get(k)) for k in counted} == {1}   # residents 1 and 3
+    assert (limited.status_code, _codes(limited)) == (429, ["rate_limited"])
+    assert (again.status_code, _codes(again)) == (400, ["altcha_replayed"])
+    assert Claim.objects.count() == 1
+
+
 def test_the_claim_page_solves_a_claim_challenge_in_the_browser_without_inline_script(campaign):
     body = Client().get(PAGE, {"district": "330106", "street": "330106001000"}).content.decode()
 
