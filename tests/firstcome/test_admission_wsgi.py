@@ -22,10 +22,10 @@ URL = f"/api/v1/campaigns/{SLUG}/claims"
 
 
 class CountingDjango:
-    """Django's WSGI handler, counting the requests that reach it."""
+    """Django's WSGI handler (or ``handler``), counting the requests that reach it."""
 
-    def __init__(self) -> None:
-        self.handler, self.calls = WSGIHandler(), 0
+    def __init__(self, handler=None) -> None:
+        self.handler, self.calls = handler or WSGIHandler(), 0
 
     def __call__(self, environ, start_response):
         self.calls += 1

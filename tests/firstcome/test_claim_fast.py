@@ -20,26 +20,15 @@ from allot.firstcome import gate
 from allot.firstcome.models import Claim
 from allot.firstcome.services import claim_create
 from tests.firstcome.hangzhou import SLUG, claim_body, claim_request
-from tests.firstcome.test_admission_wsgi import call
+from tests.firstcome.test_admission_wsgi import CountingDjango, call
 
 HEADERS = ("Content-Security-Policy", "Permissions-Policy", "Cache-Control", "X-Content-Type-Options",
            "Referrer-Policy", "X-Frame-Options", "Content-Language", "Content-Type", "Vary",
            "Cross-Origin-Opener-Policy")
 
 
-class CountingLean:
-    """The short-chain Django handler, counting the requests that reach it."""
-
-    def __init__(self) -> None:
-        self.handler, self.calls = LeanWSGIHandler(), 0
-
-    def __call__(self, environ, start_response):
-        self.calls += 1
-        return self.handler(environ, start_response)
-
-
-def _served() -> tuple[AdmissionWSGI, CountingLean]:
-    django = CountingLean()
+def _served() -> tuple[AdmissionWSGI, CountingDjango]:
+    django = CountingDjango(LeanWSGIHandler())   # the short-chain Django handler behind the lane, counted
     return AdmissionWSGI(WSGIHandler(), api_app=ClaimFastWSGI(django)), django
 
 
