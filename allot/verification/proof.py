@@ -168,7 +168,7 @@ def proof_redeem_counted(*, solved: Solved, scope: str, keys: dict[str, str]) ->
             raise _replayed()
         rate_limit(scope=scope, keys=keys, buffered=True)
         return
-    once = (f"{store_prefix()}:pow:{solved.digest}", max(1, solved.expires_at - int(time.time())), solved.purpose)
+    once = (_replay_key(solved.digest), _seconds_left(solved.expires_at), solved.purpose)
     try:
         over = rate_count(scope=scope, keys=keys, buffered=True, once=once)
     except AlreadyUsed:
@@ -313,12 +313,20 @@ def _replayed() -> DomainError:
                                        "again."))
 
 
+def _replay_key(digest: str) -> str:
+    """The Redis key that remembers a redeemed challenge."""
+    return f"{store_prefix()}:pow:{digest}"
+
+
+def _seconds_left(expires_at: int) -> int:
+    return max(1, expires_at - int(time.time()))
+
+
 def _redeem_hot(digest: str, purpose: str, expires_at: int) -> bool:
     url = getattr(settings, "REDIS_URL", "")
     try:
         if url:
-            ttl = max(1, expires_at - int(time.time()))
-            return bool(redis_client(url).set(f"{store_prefix()}:pow:{digest}", purpose, nx=True, ex=ttl))
+            return bool(redis_client(url).set(_replay_key(digest), purpose, nx=True, ex=_seconds_left(expires_at)))
         from allot.verification.buffer import write_behind
 
         return write_behind().redeem(digest=digest, purpose=purpose, expires_at=expires_at)
