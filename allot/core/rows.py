@@ -122,3 +122,68 @@ def rows_insert(objs: Sequence[Model], *, match: str | None, on_conflict: str = 
             obj._state.db = connection.alias
             done.append(obj)
     return done
+
+
+# --- many rows of several tables in one PostgreSQL statement, through one JSON document ---------------------
+
+def insert_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
+    """The columns ``row_insert`` writes: every concrete field but the auto primary key, in the model's order."""
+    return _insert(model, connection.vendor, "")[1]
+
+
+def json_recordset(model: type[Model], source: str, alias: str, *, skip: frozenset[str] = frozenset(),
+                   extra: tuple[tuple[str, str], ...] = ()) -> str:
+    """``jsonb_to_recordset(<source>) AS <alias>(<column> <type>, …)`` for the insert columns of ``model`` (less
+    ``skip``, plus ``extra`` (name, SQL type) pairs): a JSON array of objects keyed by column name read back as
+    typed rows. Identifiers and types come from the model's meta, never from input."""
+    q = connection.ops.quote_name
+    columns = [f"{q(str(f.column))} {f.db_type(connection)}" for f in insert_fields(model) if f.column not in skip]
+    columns += [f"{q(name)} {sql_type}" for name, sql_type in extra]
+    return f"jsonb_to_recordset({source}) AS {alias}({', '.join(columns)})"
+
+
+@functools.cache
+def _json_plan(model: type[Model]) -> tuple[tuple[str, str, Field[Any, Any], bool], ...]:
+    """Per insert column of ``model``: (column, attribute, field, whether its ``pre_save`` must run — a field
+    class with its own, such as ``auto_now``/``auto_now_add`` dates; ``Field.pre_save`` is the attribute)."""
+    return tuple((str(f.column), f.attname, f, type(f).pre_save is not Field.pre_save) for f in insert_fields(model))
+
+
+def json_row(obj: Model, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """``obj``'s insert columns as a JSON object for ``json_recordset``: the fields' own ``pre_save`` (so
+    ``auto_now``/``auto_now_add`` are set on ``obj`` as ``row_insert`` sets them) and database values — text and
+    integers as they are, datetimes and dates in ISO 8601 (PostgreSQL reads the offset), JSON columns as the
+    nested value they hold."""
+    row: dict[str, Any] = {}
+    for column, attname, f, own in _json_plan(type(obj)):
+        if column in skip:
+            continue
+        value = f.pre_save(obj, True) if own else getattr(obj, attname)
+        kind = type(value)
+        if value is None or kind is str or kind is int or kind is bool:
+            row[column] = value
+        elif isinstance(value, str):     # a TextChoices member: its value
+            row[column] = str.__str__(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            row[column] = int(value)
+        elif isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                raise TypeError(f"{column}: a naive datetime cannot be written through JSON")
+            row[column] = value.isoformat()
+        elif isinstance(value, dt.date):
+            row[column] = value.isoformat()
+        elif f.get_internal_type() == "JSONField":
+            row[column] = value
+        else:
+            prepped = f.get_db_prep_save(value, connection)
+            if prepped is not None and type(prepped) not in (str, int, bool):
+                raise TypeError(f"{column}: {type(prepped).__name__} is not written through JSON")
+            row[column] = prepped
+    return row
+
+
+def key_set(obj: Model, pk: Any) -> None:
+    """What ``row_insert`` does to an object once its row exists."""
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
