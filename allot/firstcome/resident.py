@@ -13,6 +13,7 @@ controls wrap it without touching it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,19 +24,21 @@ from django.utils import timezone
 from allot.campaigns.models import Campaign
 from allot.core.audit import log_action
 from allot.core.errors import DomainError
-from allot.firstcome import selectors
+from allot.firstcome import selectors, store
 from allot.firstcome.models import Claim
-from allot.firstcome.services import ClaimRequest, claim_create, window_check
+from allot.firstcome.services import ClaimRequest, claim_create, claim_finish, claim_plan, window_check
 from allot.identity import validation
 from allot.identity.services import id_index, phone_index
 from allot.verification.models import OneTimeCode
 from allot.verification.otp import otp_verify
-from allot.verification.proof import proof_check, proof_redeem_counted
-from allot.verification.ratelimit import Client, rate_limit
+from allot.verification.proof import Solved, proof_check, proof_once, proof_redeem_counted, replayed_error
+from allot.verification.ratelimit import Client, rate_limit, rate_limited, rate_plan
+from allot.verification.ratelimit import unavailable as rate_limit_unavailable
 
 if TYPE_CHECKING:
     from allot.registrations.services import CodeSent
 
+logger = logging.getLogger("allot.verification")
 PROOF_CHANNELS = (Claim.Channel.WEB, Claim.Channel.API)
 
 
@@ -76,11 +79,39 @@ def claim_submit(*, campaign: Campaign, request: ClaimRequest, proof: str, clien
     keys = {"ip": client.ip,
             "phone": _index_or_empty(validation.normalize_phone, phone_index, request.phone),
             "id": _index_or_empty(validation.normalize_id_number, id_index, request.id_number)}
-    if solved is not None:   # redeemed, then counted: one round trip with Redis
+    if solved is not None and store.enabled():
+        return _claim_counted(campaign=campaign, request=request, solved=solved, keys=keys, channel=channel,
+                              now=now, list_ids=list_ids)
+    if solved is not None:
         proof_redeem_counted(solved=solved, scope="claim", keys=keys)
     else:
         rate_limit(scope="claim", buffered=True, keys=keys)
     return claim_create(campaign=campaign, request=request, channel=channel, now=now, list_ids=list_ids)
+
+
+def _claim_counted(*, campaign: Campaign, request: ClaimRequest, solved: Solved, keys: dict[str, str],
+                   channel: str, now: dt.datetime, list_ids: tuple[int, ...] | None) -> Claim:
+    """Steps 2–4 of ``claim_submit`` with Redis, the proof redeemed, the attempt counted and the unit taken in one
+    round trip (``store.take_counted``): the claim is checked up to its unit first (``claim_plan``). A claim
+    that fails those checks is redeemed and counted as before, then refused with its own error."""
+    try:
+        plan = claim_plan(campaign=campaign, request=request, channel=channel, now=now, list_ids=list_ids)
+    except DomainError:
+        proof_redeem_counted(solved=solved, scope="claim", keys=keys)
+        raise
+    planned = rate_plan(scope="claim", keys=keys)
+    try:
+        head = store.take_counted(
+            campaign_id=campaign.pk, day=plan.window.day, quota_id=plan.quota_id, person=plan.idx,
+            once=proof_once(solved), counters=[(key, window, limit) for _kind, key, window, _ends, limit in planned])
+    except store.StoreUnavailable as exc:
+        logger.error("rate limiter store unreachable, refusing (%s)", exc)
+        raise rate_limit_unavailable() from None
+    if head == store.REPLAYED:
+        raise replayed_error()
+    if head == store.LIMITED:
+        raise rate_limited()
+    return claim_finish(plan=plan, taken=head)
 
 
 # --- the resident's own claim: a one-time code to the phone on file ------------------------------------------

@@ -295,9 +295,15 @@ def store_day_rebuild(*, campaign: Campaign, day: dt.date, wait: bool = True) ->
     return rebuilt
 
 
-def _take_in_redis(campaign: Campaign, w: selectors.Window, quota_id: int, scope_key: str, person: str) -> None:
+def _take_in_redis(campaign: Campaign, w: selectors.Window, quota_id: int, scope_key: str, person: str,
+                   first: int | None = None) -> None:
+    """``store.take`` until it answers (a day or an area not loaded is loaded first); ``first``: the answer of a
+    take already made (``store.take_counted``)."""
     for _attempt in range(3):
-        result = store.take(campaign_id=campaign.pk, day=w.day, quota_id=quota_id, person=person)
+        if first is not None:
+            result, first = first, None
+        else:
+            result = store.take(campaign_id=campaign.pk, day=w.day, quota_id=quota_id, person=person)
         if result == store.TAKEN:
             return
         if result == store.ALREADY:
@@ -407,11 +413,23 @@ def _unit_take(quota_id: int) -> bool:
 _UNIT_TAKE = f"UPDATE {Quota._meta.db_table} SET taken = taken + 1 WHERE id = %s AND taken < units"  # noqa: S608 (table name)
 
 
-def claim_create(*, campaign: Campaign, request: ClaimRequest, channel: str = Claim.Channel.WEB,
-                 now: dt.datetime | None = None, list_ids: tuple[int, ...] | None = None) -> Claim:
-    """Claim today's unit of the resident's area. Raises ``DomainError``s with stable codes: field errors
-    (400), ``not_eligible`` (403), ``campaign_closed``/``not_open_yet``/``sold_out``/``already_claimed``/
-    ``no_quota`` (409), ``maintenance``/``temporarily_unavailable`` (503)."""
+@dataclass(frozen=True)
+class ClaimPlan:
+    """A claim checked up to the unit: window open, fields valid, person eligible, area not flagged sold out,
+    its quota row known (``claim_plan``); ``claim_finish`` takes the unit and writes it."""
+
+    campaign: Campaign
+    window: selectors.Window
+    parsed: _Parsed
+    idx: str
+    quota_id: int
+    channel: str
+    now: dt.datetime
+
+
+def claim_plan(*, campaign: Campaign, request: ClaimRequest, channel: str = Claim.Channel.WEB,
+               now: dt.datetime | None = None, list_ids: tuple[int, ...] | None = None) -> ClaimPlan:
+    """The first half of ``claim_create``: everything but the unit. Raises its ``DomainError``s."""
     now = now or timezone.now()
     w = window_check(campaign, now)
     parsed = _parse(campaign, request)
@@ -421,7 +439,15 @@ def claim_create(*, campaign: Campaign, request: ClaimRequest, channel: str = Cl
     _check_eligible(campaign, list_ids, idx)
     if gate.is_sold_out(slug=campaign.slug, day=w.day, scope_key=parsed.scope_key):
         raise sold_out_error(w)
-    quota_id = _quota_id(campaign, w.day, parsed.scope_key)
+    return ClaimPlan(campaign=campaign, window=w, parsed=parsed, idx=idx,
+                     quota_id=_quota_id(campaign, w.day, parsed.scope_key), channel=channel, now=now)
+
+
+def claim_finish(*, plan: ClaimPlan, taken: int | None = None) -> Claim:
+    """The second half of ``claim_create``: take the unit (Redis, when set) and write the claim. ``taken``: the
+    answer of the claim script already run for this plan (``store.take_counted``), Redis path only."""
+    campaign, w, parsed, idx, quota_id = plan.campaign, plan.window, plan.parsed, plan.idx, plan.quota_id
+    channel, now = plan.channel, plan.now
     if not store.enabled():
         try:
             return _write_grouped(campaign, w, quota_id, parsed, idx, channel, now)
@@ -429,7 +455,7 @@ def claim_create(*, campaign: Campaign, request: ClaimRequest, channel: str = Cl
             _mark_sold_out(campaign, w.day, parsed.scope_key)
             raise sold_out_error(w) from None
     try:
-        _take_in_redis(campaign, w, quota_id, parsed.scope_key, idx)
+        _take_in_redis(campaign, w, quota_id, parsed.scope_key, idx, first=taken)
     except store.StoreUnavailable:
         logger.warning("Redis unavailable: claim refused with 503")
         raise unavailable_error() from None
@@ -445,6 +471,15 @@ def claim_create(*, campaign: Campaign, request: ClaimRequest, channel: str = Cl
     except BaseException:
         _give_back(campaign, w.day, quota_id, idx, "both")
         raise
+
+
+def claim_create(*, campaign: Campaign, request: ClaimRequest, channel: str = Claim.Channel.WEB,
+                 now: dt.datetime | None = None, list_ids: tuple[int, ...] | None = None) -> Claim:
+    """Claim today's unit of the resident's area. Raises ``DomainError``s with stable codes: field errors
+    (400), ``not_eligible`` (403), ``campaign_closed``/``not_open_yet``/``sold_out``/``already_claimed``/
+    ``no_quota`` (409), ``maintenance``/``temporarily_unavailable`` (503)."""
+    return claim_finish(plan=claim_plan(campaign=campaign, request=request, channel=channel, now=now,
+                                        list_ids=list_ids))
 
 
 def _give_back(campaign: Campaign, day: dt.date, quota_id: int, person: str, mode: str) -> None:

@@ -146,14 +146,14 @@ def proof_verify(*, payload: str, purpose: str, hot: bool = False) -> None:
     solved = proof_check(payload=payload, purpose=purpose)
     if hot:
         if not _redeem_hot(solved.digest, purpose, solved.expires_at):
-            raise _replayed()
+            raise replayed_error()
         return
     try:
         with transaction.atomic():
             UsedChallenge.objects.create(digest=solved.digest, purpose=purpose,
                                          expires_at=dt.datetime.fromtimestamp(solved.expires_at, tz=dt.UTC))
     except IntegrityError:
-        raise _replayed() from None
+        raise replayed_error() from None
 
 
 def proof_redeem_counted(*, solved: Solved, scope: str, keys: dict[str, str]) -> None:
@@ -165,14 +165,13 @@ def proof_redeem_counted(*, solved: Solved, scope: str, keys: dict[str, str]) ->
     url = getattr(settings, "REDIS_URL", "")
     if not url:
         if not _redeem_hot(solved.digest, solved.purpose, solved.expires_at):
-            raise _replayed()
+            raise replayed_error()
         rate_limit(scope=scope, keys=keys, buffered=True)
         return
-    once = (_replay_key(solved.digest), _seconds_left(solved.expires_at), solved.purpose)
     try:
-        over = rate_count(scope=scope, keys=keys, buffered=True, once=once)
+        over = rate_count(scope=scope, keys=keys, buffered=True, once=proof_once(solved))
     except AlreadyUsed:
-        raise _replayed() from None
+        raise replayed_error() from None
     if over:
         raise rate_limited()
 
@@ -308,9 +307,15 @@ def _json_is_simple(value: Any, depth: int = 0) -> bool:
     return True
 
 
-def _replayed() -> DomainError:
+def replayed_error() -> DomainError:
+    """400 ``altcha_replayed``: the answer to a proof of work that was already used."""
     return _error("altcha_replayed", _("This 'I am not a robot' check was already used. Reload the page and try "
                                        "again."))
+
+
+def proof_once(solved: Solved) -> tuple[str, int, str]:
+    """How a checked proof is redeemed in Redis: (key, seconds it is kept, value), set once (``SET NX EX``)."""
+    return _replay_key(solved.digest), _seconds_left(solved.expires_at), solved.purpose
 
 
 def _replay_key(digest: str) -> str:

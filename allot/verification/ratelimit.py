@@ -179,6 +179,21 @@ def unavailable() -> DomainError:
                        code="rate_limit_unavailable", status=503)
 
 
+def rate_plan(*, scope: str, keys: dict[str, str]) -> list[tuple[str, str, int, int, int]]:
+    """What ``rate_count`` counts for ``keys``: (kind, counter key, window seconds, window end, limit) for each
+    non-empty key that ``scope`` limits. For a caller that counts in a Redis script of its own (the first-come
+    claim counts and takes its unit in one round trip: ``allot.firstcome.store.take_counted``)."""
+    rules = limits(scope)
+    now = time.time()
+    todo: list[tuple[str, str, int, int, int]] = []
+    for kind, value in keys.items():
+        if value and kind in rules:
+            limit, window = rules[kind]
+            key, ends = _key(scope, kind, address_key(value) if kind == "ip" else value, window, now)
+            todo.append((kind, key, window, ends, limit))
+    return todo
+
+
 def rate_count(*, scope: str, keys: dict[str, str], buffered: bool = False,
                once: tuple[str, int, str] | None = None) -> list[str]:
     """Count one attempt against each non-empty key of ``keys`` (kind → value) that ``scope`` limits; return
@@ -188,14 +203,7 @@ def rate_count(*, scope: str, keys: dict[str, str], buffered: bool = False,
     ``once`` (Redis only: ``(key, seconds, value)``): first set that key if it is not set, in the same round
     trip — the replay memory of a proof of work; when it was set already, raise ``AlreadyUsed`` and count
     nothing."""
-    rules = limits(scope)
-    now = time.time()
-    todo: list[tuple[str, str, int, int, int]] = []
-    for kind, value in keys.items():
-        if value and kind in rules:
-            limit, window = rules[kind]
-            key, ends = _key(scope, kind, address_key(value) if kind == "ip" else value, window, now)
-            todo.append((kind, key, window, ends, limit))
+    todo = rate_plan(scope=scope, keys=keys)
     url = getattr(settings, "REDIS_URL", "")
     if once is not None and not url:
         raise ValueError("rate_count(once=…) needs Redis")
