@@ -76,14 +76,16 @@ def is_sold_out(*, slug: str, day: dt.date, scope_key: str) -> bool:
     neg = _negative.get(key)
     if neg is not None and neg > now:
         return False
+    # one thread asks the cache; the others that arrive meanwhile take "not sold out" as before (without this,
+    # every thread of a busy process asked at once when the entry expired: a sixth of the claims read the cache)
+    _negative[key] = now + NEGATIVE_TTL
     try:
         shared = cache.get(key) is not None
     except (redis.RedisError, OSError):  # cache down: no flag; the claim path itself refuses with 503
         shared = False
     if shared:
         _flags[key] = now + LOCAL_TTL
-    else:
-        _negative[key] = now + NEGATIVE_TTL
+        _negative.pop(key, None)
     return shared
 
 
