@@ -172,13 +172,35 @@ def campaign_create(slug: str, quota: int) -> None:
         daily_quota=quota, maintenance_start=None, maintenance_end=None)
 
 
-def campaign_result(slug: str) -> tuple[int, int, int]:
-    """(quota units, claims in the database, quota.taken)"""
+def campaign_result(slug: str) -> tuple[int, int, int, int]:
+    """(quota units, claims in the database, quota.taken, claims over their day's units), summed over the
+    campaign's days: a run across midnight in the campaign's time zone (16:00 UTC for Asia/Shanghai) claims
+    from two days' quotas."""
+    from django.db.models import Count
+
     from allot.firstcome.models import Claim, Quota
 
-    q = Quota.objects.filter(campaign__slug=slug).first()
-    claims = Claim.objects.filter(campaign__slug=slug).count()
-    return (q.units if q else 0), claims, (q.taken if q else 0)
+    quotas = list(Quota.objects.filter(campaign__slug=slug))
+    claims = dict(Claim.objects.filter(campaign__slug=slug).values_list("quota_id").annotate(n=Count("id")))
+    over = sum(max(0, claims.get(q.pk, 0) - q.units) for q in quotas)
+    return sum(q.units for q in quotas), sum(claims.values()), sum(q.taken for q in quotas), over
+
+
+def midnight_wait(slug: str, seconds: float) -> None:
+    """Wait past the campaign's midnight if a run of ``seconds`` would cross it: a new campaign day opens a new
+    quota, and the run's oversell and undersell are counted against one day's units (a fourth-session run
+    at 16:00 UTC, midnight in Asia/Shanghai, reported 449 "oversold" that were the next day's claims)."""
+    import datetime as dt
+
+    from allot.campaigns.models import Campaign
+
+    tz = Campaign.objects.get(slug=slug).tz
+    now = dt.datetime.now(tz)
+    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(0, 0), tzinfo=tz)
+    left = (midnight - now).total_seconds()
+    if left < seconds:
+        print(f"  (waiting {left + 2:.0f} s for the campaign's midnight to pass)")
+        time.sleep(left + 2)
 
 
 def server_start(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -547,7 +569,7 @@ def pct(values: list[float], p: float) -> str:
     return f"{values[k] * 1000:.1f}"
 
 
-def report(title: str, r: LoadResult, quota: int, db_claims: int, db_taken: int, offered: float,
+def report(title: str, r: LoadResult, quota: int, db_claims: int, db_taken: int, oversold: int, offered: float,
            seconds: float) -> dict[str, Any]:
     accepted = [s for s in r.samples if s.status == 201]
     refused = [s for s in r.samples if s.status != 201]
@@ -581,7 +603,7 @@ def report(title: str, r: LoadResult, quota: int, db_claims: int, db_taken: int,
         "lat_all_max_ms": pct([s.latency for s in r.samples], 100),
         "busy_503": len(busy), "busy_with_place_in_line": queued, "still_in_line_at_end": still_waiting,
         "other_5xx": len(other_5xx), "errors": r.errors, "timeouts": r.timeouts,
-        "oversell": db_claims - quota if db_claims > quota else 0, "undersell": min(left, refused_people),
+        "oversell": oversold, "undersell": min(left, refused_people),
         "http_vs_db_mismatch": len(accepted) - db_claims, "taken_vs_claims_mismatch": db_taken - db_claims,
         "connections": r.connections, "answers": codes,
         "generator_lag_p99_ms": pct([s.lag for s in r.samples], 99), "generator_cpu_s": round(r.cpu_seconds, 1),
@@ -669,13 +691,14 @@ def main() -> None:
             stop, peak = threading.Event(), {}
             sampler = threading.Thread(target=server_peak, args=(server, stop, peak), daemon=True)
             sampler.start()
+            solved = proofs(int(offered * args.seconds) + 1, env, args.no_proof)
+            midnight_wait(slug, args.seconds + 40)
             r = run_load("open", port=args.port, path=path.format(slug), rate=offered, seconds=args.seconds,
-                         first_person=first, conns=args.max_conns, timeout=args.timeout,
-                         proofs=proofs(int(offered * args.seconds) + 1, env, args.no_proof))
+                         first_person=first, conns=args.max_conns, timeout=args.timeout, proofs=solved)
             stop.set()
             sampler.join()
-            units, claims, taken = campaign_result(slug)
-            rows.append(report(f"{factor}x", r, units or quota, claims, taken, offered, args.seconds))
+            units, claims, taken, oversold = campaign_result(slug)
+            rows.append(report(f"{factor}x", r, units or quota, claims, taken, oversold, offered, args.seconds))
             rows[-1]["server_resources"] = server_resources(server)
             rows[-1]["server_peak"] = peak
             print(f"  server during the run, at most: {peak.get('rss_kib', 0) / 1024:.0f} MiB resident, "
