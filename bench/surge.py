@@ -245,6 +245,21 @@ def _server_processes(proc: subprocess.Popen[bytes]) -> list[tuple[str, int, int
     return found
 
 
+def server_cpu(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) used so far by the server's processes (its process group), from /proc."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == proc.pid:
+                ticks += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def server_peak(proc: subprocess.Popen[bytes], stop: Any, out: dict[str, int]) -> None:
     """Sample the server's processes every 0.2 s until ``stop`` is set: the largest total RSS (KiB) and the
     largest total of open file descriptors seen."""
@@ -675,14 +690,17 @@ def main() -> None:
         rate = args.rate
         if rate is None:
             campaign_create("surge-calibrate", 10_000_000)
+            solved = proofs(int(3000 * args.calibrate), env, args.no_proof)
+            cpu0 = server_cpu(server)
             r = run_load("closed", port=args.port, path=path.format("surge-calibrate"), seconds=args.calibrate,
-                         first_person=0, conns=args.conns,
-                         proofs=proofs(int(3000 * args.calibrate), env, args.no_proof))
+                         first_person=0, conns=args.conns, proofs=solved)
+            cpu = server_cpu(server) - cpu0
             accepted = [s for s in r.samples if s.status == 201]
             rate = len(accepted) / args.calibrate
             print(f"\ncalibration: closed loop, {args.conns} connections, {args.calibrate:.0f} s: "
                   f"{len(accepted)} accepted ({rate:.0f}/s), answers "
-                  f"{ {c: sum(1 for s in r.samples if s.code == c) for c in {s.code for s in r.samples}} }")
+                  f"{ {c: sum(1 for s in r.samples if s.code == c) for c in {s.code for s in r.samples}} }; "
+                  f"server CPU {cpu:.1f} s, {cpu / max(1, len(accepted)) * 1e3:.2f} ms per accepted claim")
         for factor, first in ((1, 2_000_000), (10, 4_000_000)):
             slug = f"surge-{factor}x"
             quota = max(10, int(rate * args.seconds / 2))
