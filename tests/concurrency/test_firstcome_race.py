@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.utils import timezone
 
 from allot.core.codes import random_code
@@ -22,7 +22,13 @@ from allot.firstcome.selectors import window
 from allot.firstcome.services import claim_create, quota_get_or_create
 from allot.identity import validation
 from allot.identity.services import PersonInput, person_upsert
-from tests.firstcome.hangzhou import REDIS_TEST_URL, build_hangzhou, claim_request, clear_caches
+from tests.firstcome.hangzhou import (
+    REDIS_TEST_URL,
+    build_hangzhou,
+    claim_request,
+    claim_unique_constraint_dropped,
+    clear_caches,
+)
 
 PROCS = 8
 PEOPLE = 200
@@ -188,16 +194,9 @@ def test_8_processes_with_redis_emptied_mid_surge_still_give_exactly_the_quota(c
 
 @pytest.mark.django_db(transaction=True)
 def test_without_the_unique_constraint_one_person_gets_several_claims(campaign):
-    with connection.cursor() as cur:
-        cur.execute("ALTER TABLE firstcome_claim DROP CONSTRAINT one_claim_per_person_day")
-    try:
+    with claim_unique_constraint_dropped():
         outcomes = _race_threads(campaign, naive=True)
         assert outcomes.count("ok") > 1, outcomes
-    finally:
-        Claim.objects.all().delete()
-        with connection.cursor() as cur:
-            cur.execute("ALTER TABLE firstcome_claim ADD CONSTRAINT one_claim_per_person_day "
-                        "UNIQUE (campaign_id, day, person_id)")
 
 
 @pytest.mark.django_db(transaction=True)

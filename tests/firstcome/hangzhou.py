@@ -3,7 +3,9 @@ names are real; their codes are synthetic (the pattern of the statistical codes,
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -92,3 +94,24 @@ def redis_store(settings):
     yield r
     r.flushdb()
     r.close()
+
+
+@contextlib.contextmanager
+def claim_unique_constraint_dropped() -> Iterator[None]:
+    """The guard of one claim per person and campaign day removed, to show the race it stops; restored after
+    (the claims written meanwhile are deleted first: they may break it)."""
+    from django.db import connection
+
+    from allot.delivery.models import Parcel
+    from allot.firstcome.models import Claim
+
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE firstcome_claim DROP CONSTRAINT one_claim_per_person_day")
+    try:
+        yield
+    finally:
+        Parcel.objects.all().delete()
+        Claim.objects.all().delete()
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE firstcome_claim ADD CONSTRAINT one_claim_per_person_day "
+                           "UNIQUE (campaign_id, day, person_id)")

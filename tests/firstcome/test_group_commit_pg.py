@@ -33,7 +33,7 @@ from allot.identity import crypto, validation
 from allot.identity.models import Person
 from allot.identity.services import id_index, person_build, person_upsert_id, phone_index
 from tests.conftest import make_phone
-from tests.firstcome.hangzhou import build_hangzhou, claim_request, clear_caches
+from tests.firstcome.hangzhou import build_hangzhou, claim_request, claim_unique_constraint_dropped, clear_caches
 
 pytestmark = pytest.mark.postgres
 
@@ -484,21 +484,13 @@ def test_without_the_unique_constraint_a_batch_gives_a_second_claim_to_a_person_
     # given: the unique constraint (campaign, day, person) dropped
     campaign = build_hangzhou(quota=10)
     quota = _quota(campaign)
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE firstcome_claim DROP CONSTRAINT one_claim_per_person_day")
-    try:
+    with claim_unique_constraint_dropped():
         # when
         outcomes, _other = _batch_meets_a_claim_its_snapshot_missed(campaign, quota)
 
         # then: the race is real — the batch's "already" check did not see the other writer's claim
         assert outcomes[1].startswith("ok:"), outcomes
         assert Claim.objects.filter(campaign=campaign, person__id_index=_idx(1)).count() == 2
-    finally:
-        Parcel.objects.all().delete()
-        Claim.objects.all().delete()
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE firstcome_claim ADD CONSTRAINT one_claim_per_person_day "
-                           "UNIQUE (campaign_id, day, person_id)")
 
 
 @pytest.mark.django_db(transaction=True)
