@@ -605,3 +605,23 @@ def test_one_new_person_in_two_campaigns_in_one_batch_is_written_once(caplog):
     assert jobs[0].person.pk == jobs[1].person.pk
     assert Person.objects.filter(id_index=_idx(1)).count() == 1
     assert Claim.objects.filter(person_id=jobs[0].person.pk).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pickup_campaign_batch_writes_claims_without_parcels():
+    # given: a campaign collected at pharmacies (no address, no parcel), 2 units; 3 residents in one batch
+    campaign = build_hangzhou(quota=2, fulfilment="pickup", slug="pickup-masks")
+    jobs = [_job(campaign, n) for n in (1, 2, 3)]
+    assert [j.parcel for j in jobs] == [None] * 3
+
+    # when
+    outcomes = _batch_write(jobs)
+
+    # then: the first two accepted with their person and audit rows, no parcel anywhere, the third sold out
+    assert outcomes == ["accepted", "accepted", "sold_out"]
+    assert Claim.objects.filter(campaign=campaign).count() == 2
+    assert not Parcel.objects.exists()
+    for job in jobs[:2]:
+        assert Claim.objects.get(pk=job.claim.pk).person_id == job.person.pk
+        assert AuditLog.objects.filter(action=ACCEPTED_ACTION, object_id=str(job.claim.pk)).count() == 1
+    assert _quota(campaign).taken == 2
