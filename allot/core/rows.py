@@ -78,9 +78,7 @@ def row_insert(obj: Model, *, on_conflict: str = "") -> Any:
         row = cursor.fetchone()
     if row is None:
         return None
-    obj.pk = row[0]
-    obj._state.adding = False
-    obj._state.db = connection.alias
+    key_set(obj, row[0])
     return obj.pk
 
 
@@ -117,9 +115,7 @@ def rows_insert(objs: Sequence[Model], *, match: str | None, on_conflict: str = 
     for obj in objs:
         pk = keys.get(getattr(obj, match))
         if pk is not None:
-            obj.pk = pk
-            obj._state.adding = False
-            obj._state.db = connection.alias
+            key_set(obj, pk)
             done.append(obj)
     return done
 
