@@ -111,6 +111,8 @@ def bench_env(args: argparse.Namespace) -> dict[str, str]:
         "ALLOT_DATA_KEYS": "b1:" + base64.urlsafe_b64encode(b"d" * 32).decode(),
         "ALLOT_LOG_LEVEL": "ERROR",
         "ALLOT_ADMISSION_MAX_IN_FLIGHT": str(args.cap),
+        "ALLOT_LANE_MAX_IN_FLIGHT": str(args.lane_cap),
+        "ALLOT_WSGI_THREADS": str(args.threads),
         # every request of the benchmark comes from 127.0.0.1, where a real surge comes from many thousand
         # addresses: the per-address claim limit (300 an hour) is lifted; the per-phone and per-ID limits stay
         "ALLOT_RATE_LIMITS": json.dumps({"claim": {"ip": [1_000_000_000, 3600]}}),
@@ -204,7 +206,11 @@ def midnight_wait(slug: str, seconds: float) -> None:
 
 
 def server_start(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    if args.server == "granian":   # optional (pip install granian): a Rust HTTP server, same WSGI application
+    if args.server == "granian" and args.interface == "asgi":   # the claim lane in front (config/asgi.py, ADR 0012)
+        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "config.asgi:application", "--loop",
+               args.loop, "--host", "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers),
+               "--backlog", "4096", "--no-ws", "--log-level", "warning"]
+    elif args.server == "granian":   # the WSGI application alone, in granian's threads
         cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "config.wsgi:application", "--host",
                "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers), "--blocking-threads",
                str(args.threads), "--backlog", "4096", "--no-ws", "--log-level", "warning"]
@@ -654,7 +660,13 @@ def main() -> None:
     p.add_argument("--cap", type=int, default=None,
                    help="in-flight claim requests per process (admission; default 8)")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--server", choices=("gunicorn", "granian"), default="granian", help="WSGI server")
+    p.add_argument("--server", choices=("gunicorn", "granian"), default="granian", help="server")
+    p.add_argument("--interface", choices=("asgi", "wsgi"), default="asgi",
+                   help="granian: asgi (config/asgi.py: the claim lane, Django in threads; as make demo serves) or "
+                        "wsgi (config/wsgi.py alone); gunicorn serves wsgi")
+    p.add_argument("--loop", choices=("uvloop", "asyncio", "auto"), default="uvloop", help="granian's event loop (asgi)")
+    p.add_argument("--lane-cap", type=int, default=96,
+                   help="claims per process waiting in the claim lane (ALLOT_LANE_MAX_IN_FLIGHT; asgi)")
     p.add_argument("--conns", type=int, default=None,
                    help="keep-alive connections for the calibration (default: processes × cap; a connection told "
                         "503 waits Retry-After)")
@@ -675,12 +687,16 @@ def main() -> None:
         args.cap = 12
     if args.threads is None:
         args.threads = args.cap + 2
+    if args.server == "gunicorn":
+        args.interface = "wsgi"
     if args.conns is None:   # as many as the slots: a closed loop that is told "busy" sleeps and under-measures
-        args.conns = args.workers * args.cap
+        args.conns = args.workers * (args.lane_cap if args.interface == "asgi" else args.cap)
     env = bench_env(args)
-    print(f"surge: {'PostgreSQL' if args.pg else 'SQLite'}{' + Redis' if args.redis else ''}, {args.server} "
-          f"{args.workers} process(es) × {args.threads} threads, admission cap {args.cap} per process, "
-          f"{os.cpu_count()} cores")
+    served = (f"{args.server} {args.interface} ({args.loop}), claim lane cap {args.lane_cap} per process, Django in "
+              f"{args.threads} threads" if args.interface == "asgi" else
+              f"{args.server} wsgi, {args.threads} threads, admission cap {args.cap} per process")
+    print(f"surge: {'PostgreSQL' if args.pg else 'SQLite'}{' + Redis' if args.redis else ''}, {args.workers} "
+          f"process(es), {served}, {os.cpu_count()} cores")
     prepare_database(args, env)
     django_setup(env)
     path = "/api/v1/campaigns/{}/claims"

@@ -1,4 +1,8 @@
-"""WSGI entry point (served by gunicorn; Django's WSGI path measured ~6× faster than ASGI here)."""
+"""WSGI entry point: Django, with the admission wrapper and the fast lane of the claim API in front.
+
+Served as it is by ``granian --interface wsgi`` or gunicorn; ``config/asgi.py`` serves it too, behind the claim
+lane (what ``make demo`` and bench/surge.py serve; docs/adr/0012-claim-lane.md). Django's own ASGI handler is not
+used: its path measured ~6× slower than its WSGI path here."""
 
 import os
 
@@ -15,4 +19,5 @@ from allot.core.lean import LeanWSGIHandler  # noqa: E402
 # paths, before Django builds a request; an admitted API claim is answered by the fast lane (allot.api.v1.claim_fast)
 # or, where only Django can answer it alike, by a Django handler with a short middleware chain (allot.core.lean);
 # everything else goes through the full one
-application = AdmissionWSGI(django_application, api_app=ClaimFastWSGI(LeanWSGIHandler()))
+fast_lane = ClaimFastWSGI(LeanWSGIHandler())
+application = AdmissionWSGI(django_application, api_app=fast_lane)

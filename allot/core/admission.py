@@ -212,6 +212,7 @@ ADMITTED = "allot.admission.admitted"       # environ: the WSGI wrapper holds th
 BUSY = "allot.admission.busy"               # environ: the wrapper's Entry for a refused request; answer busy
 BUSY_TEMPLATES = "allot.admission.busy_templates"  # environ: (plain, queued) body templates of that answer
 REPLAY_UNTIL = "allot.admission.replay"     # environ: ("early", until time.monotonic()): may be replayed
+FRONT_BUSY = "allot.front.busy"           # ASGI scope: the claim lane refused this request (its Entry); answer busy
 BUSY_REPLAY_SECONDS = 60.0
 MAX_REPLIES = 1000
 _PER_ANSWER = frozenset({"retry-after", "content-length", QUEUE_HEADER.lower(), WAIT_HEADER.lower()})
@@ -265,6 +266,19 @@ def replies_clear() -> None:
     _busy.clear()
 
 
+def early_reply(environ: dict[str, Any]) -> AdmissionReply | None:
+    """The early answer Django gave this request's key, while it holds (``AdmissionWSGI``; the claim lane asks
+    too)."""
+    reply = _replies.get(_replay_key(environ, "early"))
+    return reply if reply is not None and reply.until > time.monotonic() else None
+
+
+def busy_reply(environ: dict[str, Any]) -> BusyReply | None:
+    """The busy answer Django built for this request's key, to be filled in per request, while it holds."""
+    busy = _busy.get(_replay_key(environ, "busy"))
+    return busy if busy is not None and busy.until > time.monotonic() else None
+
+
 class AdmissionWSGI:
     """The in-flight cap, the waiting room and the replay of known refusals for the API claim paths, in front
     of Django."""
@@ -283,12 +297,12 @@ class AdmissionWSGI:
         path = environ.get("PATH_INFO", "")
         if not path.startswith("/api/") or not any(p.match(path) for p in self.patterns):
             return self.app(environ, start_response)
-        now = time.monotonic()
-        reply = _replies.get(_replay_key(environ, "early"))
-        if reply is not None and reply.until > now:
+        reply = early_reply(environ)
+        if reply is not None:
             start_response(reply.status, list(reply.headers))
             return [reply.body]
-        entry = self.point.enter(method=environ.get("REQUEST_METHOD", ""), token=environ.get(QUEUE_META))
+        refused: Entry | None = (environ.get("asgi.scope") or {}).get(FRONT_BUSY)   # the lane's, past its cap
+        entry = refused or self.point.enter(method=environ.get("REQUEST_METHOD", ""), token=environ.get(QUEUE_META))
         if entry.admitted:
             environ[ADMITTED] = True
             started = time.perf_counter()
@@ -296,8 +310,8 @@ class AdmissionWSGI:
                 return self._through_django(environ, start_response)
             finally:
                 self.point.slots.done(time.perf_counter() - started)
-        busy = _busy.get(_replay_key(environ, "busy"))
-        if busy is not None and busy.until > now:
+        busy = busy_reply(environ)
+        if busy is not None:
             headers, body = busy.render(entry)
             start_response(busy.status, headers)
             return [body]

@@ -12,8 +12,10 @@ asks the script or the database again, which re-sets it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import time
+from collections.abc import Iterator
 
 import redis
 from django.core.cache import cache
@@ -27,6 +29,8 @@ WHOLE = "*"   # scope key of the flag "every area of the campaign is sold out to
 
 _flags: dict[str, float] = {}       # key -> monotonic expiry: sold out
 _negative: dict[str, float] = {}    # key -> monotonic expiry: known not sold out
+_deferring: contextvars.ContextVar[bool] = contextvars.ContextVar("allot_gate_deferring", default=False)
+_due: set[str] = set()              # keys whose shared read was deferred (``shared_reads_deferred``)
 
 
 def _key(slug: str, day: dt.date, scope_key: str) -> str:
@@ -36,6 +40,7 @@ def _key(slug: str, day: dt.date, scope_key: str) -> str:
 def flags_clear() -> None:
     _flags.clear()
     _negative.clear()
+    _due.clear()
     admission.replies_clear()
 
 
@@ -79,14 +84,47 @@ def is_sold_out(*, slug: str, day: dt.date, scope_key: str) -> bool:
     # one thread asks the cache; the others that arrive meanwhile take "not sold out" as before (without this,
     # every thread of a busy process asked at once when the entry expired: a sixth of the claims read the cache)
     _negative[key] = now + NEGATIVE_TTL
+    if _deferring.get():
+        _due.add(key)
+        return False
+    return _read_shared(key)
+
+
+def _read_shared(key: str) -> bool:
     try:
         shared = cache.get(key) is not None
     except (redis.RedisError, OSError):  # cache down: no flag; the claim path itself refuses with 503
         shared = False
     if shared:
-        _flags[key] = now + LOCAL_TTL
+        _flags[key] = time.monotonic() + LOCAL_TTL
         _negative.pop(key, None)
     return shared
+
+
+@contextlib.contextmanager
+def shared_reads_deferred() -> Iterator[None]:
+    """Within the block, ``is_sold_out`` never reads the shared cache: when a read is due it answers from this
+    process's flags and remembers the key (``deferred_reads_run`` reads it later). For the claim lane's event
+    loop, which must not wait for Redis (a down Redis would stall every request of the process)."""
+    token = _deferring.set(True)
+    try:
+        yield
+    finally:
+        _deferring.reset(token)
+
+
+def deferred_reads_pending() -> bool:
+    return bool(_due)
+
+
+def deferred_reads_run() -> None:
+    """Read the shared flags of the deferred keys (in a thread of its own: it waits for Redis)."""
+    while _due:
+        try:
+            key = _due.pop()
+        except KeyError:
+            return
+        _read_shared(key)
 
 
 def scope_field(quota_scope: str) -> str | None:

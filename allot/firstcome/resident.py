@@ -24,16 +24,16 @@ from django.utils import timezone
 from allot.campaigns.models import Campaign
 from allot.core.audit import log_action
 from allot.core.errors import DomainError
-from allot.firstcome import selectors, store
+from allot.firstcome import selectors
 from allot.firstcome.models import Claim
-from allot.firstcome.services import ClaimRequest, claim_create, claim_finish, claim_plan, window_check
+from allot.firstcome.services import ClaimRequest, Count, claim_job, claim_plan, claim_run, window_check
+from allot.firstcome.writer import ClaimJob
 from allot.identity import validation
 from allot.identity.services import id_index, phone_index
 from allot.verification.models import OneTimeCode
 from allot.verification.otp import otp_verify
-from allot.verification.proof import Solved, proof_check, proof_once, proof_redeem_counted, replayed_error
-from allot.verification.ratelimit import Client, rate_limit, rate_limited, rate_plan
-from allot.verification.ratelimit import unavailable as rate_limit_unavailable
+from allot.verification.proof import Solved, proof_check, proof_redeem_counted
+from allot.verification.ratelimit import Client, rate_limit
 
 if TYPE_CHECKING:
     from allot.registrations.services import CodeSent
@@ -57,6 +57,41 @@ def _index_or_empty(parse: Callable[[str], str], index: Callable[[str], str], va
         return ""  # not counted: claim_create reports the field error
 
 
+def claim_prepare(*, campaign: Campaign, request: ClaimRequest, proof: str, client: Client,
+                  channel: str = Claim.Channel.WEB, now: dt.datetime | None = None,
+                  list_ids: tuple[int, ...] | None = None, count_refused: bool = True) -> ClaimJob:
+    """Everything of ``claim_submit`` before the unit, on the request side: the window, the proof of work checked
+    (not yet redeemed), the claim checked up to its unit (``claim_plan``) and its rows built. The job it returns
+    carries what the writer counts before it takes the unit (``services.Count``).
+
+    A claim refused here by ``claim_plan`` is counted and spends its proof first, as any attempt that gets past
+    the proof (``count_refused``; the claim lane checks without counting first, and counts in a thread only when
+    a claim is refused, since counting is I/O its event loop must not wait for)."""
+    now = now or timezone.now()
+    window_check(campaign, now)
+    # a bad proof costs no validation and counts nothing
+    solved = proof_check(payload=proof, purpose="claim") if claim_proof_required(channel) else None
+    keys = {"ip": client.ip,
+            "phone": _index_or_empty(validation.normalize_phone, phone_index, request.phone),
+            "id": _index_or_empty(validation.normalize_id_number, id_index, request.id_number)}
+    try:
+        plan = claim_plan(campaign=campaign, request=request, channel=channel, now=now, list_ids=list_ids)
+    except DomainError:
+        if count_refused:
+            _count(solved, keys)
+        raise
+    return claim_job(plan=plan, count=Count(solved=solved, keys=keys))
+
+
+def _count(solved: Solved | None, keys: dict[str, str]) -> None:
+    """Redeem the proof and count the attempt (Redis, or the write-behind buffer): its own refusal, if any,
+    comes first."""
+    if solved is not None:
+        proof_redeem_counted(solved=solved, scope="claim", keys=keys)
+    else:
+        rate_limit(scope="claim", buffered=True, keys=keys)
+
+
 def claim_submit(*, campaign: Campaign, request: ClaimRequest, proof: str, client: Client,
                  channel: str = Claim.Channel.WEB, now: dt.datetime | None = None,
                  list_ids: tuple[int, ...] | None = None) -> Claim:
@@ -67,51 +102,15 @@ def claim_submit(*, campaign: Campaign, request: ClaimRequest, proof: str, clien
        ``altcha_invalid``, ``altcha_expired``, ``altcha_replayed``), unless the channel is switched off;
     3. the rate limits of scope ``claim`` on the client address, the phone and the ID number (blind indexes),
        counted for every attempt that gets this far (429 ``rate_limited``);
-    4. ``claim_create``, with its own codes.
+    4. the claim itself (``services.claim_plan`` and the unit), with its own codes.
 
-    The replay memory and the counters are Redis with ``REDIS_URL``, else the process's write-behind buffer
-    (``allot/verification/buffer.py``: no write transaction of their own on the claim path). Either unreachable
-    → 503 ``rate_limit_unavailable`` and no claim."""
-    now = now or timezone.now()
-    window_check(campaign, now)
-    # a bad proof costs no validation and counts nothing
-    solved = proof_check(payload=proof, purpose="claim") if claim_proof_required(channel) else None
-    keys = {"ip": client.ip,
-            "phone": _index_or_empty(validation.normalize_phone, phone_index, request.phone),
-            "id": _index_or_empty(validation.normalize_id_number, id_index, request.id_number)}
-    if solved is not None and store.enabled():
-        return _claim_counted(campaign=campaign, request=request, solved=solved, keys=keys, channel=channel,
-                              now=now, list_ids=list_ids)
-    if solved is not None:
-        proof_redeem_counted(solved=solved, scope="claim", keys=keys)
-    else:
-        rate_limit(scope="claim", buffered=True, keys=keys)
-    return claim_create(campaign=campaign, request=request, channel=channel, now=now, list_ids=list_ids)
-
-
-def _claim_counted(*, campaign: Campaign, request: ClaimRequest, solved: Solved, keys: dict[str, str],
-                   channel: str, now: dt.datetime, list_ids: tuple[int, ...] | None) -> Claim:
-    """Steps 2–4 of ``claim_submit`` with Redis, the proof redeemed, the attempt counted and the unit taken in one
-    round trip (``store.take_counted``): the claim is checked up to its unit first (``claim_plan``). A claim
-    that fails those checks is redeemed and counted as before, then refused with its own error."""
-    try:
-        plan = claim_plan(campaign=campaign, request=request, channel=channel, now=now, list_ids=list_ids)
-    except DomainError:
-        proof_redeem_counted(solved=solved, scope="claim", keys=keys)
-        raise
-    planned = rate_plan(scope="claim", keys=keys)
-    try:
-        head = store.take_counted(
-            campaign_id=campaign.pk, day=plan.window.day, quota_id=plan.quota_id, person=plan.idx,
-            once=proof_once(solved), counters=[(key, window, limit) for _kind, key, window, _ends, limit in planned])
-    except store.StoreUnavailable as exc:
-        logger.error("rate limiter store unreachable, refusing (%s)", exc)
-        raise rate_limit_unavailable() from None
-    if head == store.REPLAYED:
-        raise replayed_error()
-    if head == store.LIMITED:
-        raise rate_limited()
-    return claim_finish(plan=plan, taken=head)
+    Steps 1, 2 (checking) and the checks of 4 run here (``claim_prepare``); redeeming, counting and the unit run
+    in the process's claim writer, for all the claims that arrived together: with ``REDIS_URL`` in one script
+    call (``store.take_batch``), else through the write-behind buffer (``allot/verification/buffer.py``: no write
+    transaction of its own on the claim path) before the batch's transaction decides the units. Either store
+    unreachable → 503 ``rate_limit_unavailable`` and no claim."""
+    return claim_run(job=claim_prepare(campaign=campaign, request=request, proof=proof, client=client,
+                                       channel=channel, now=now, list_ids=list_ids))
 
 
 # --- the resident's own claim: a one-time code to the phone on file ------------------------------------------

@@ -60,6 +60,15 @@ def claim_campaign(*, slug: str) -> ClaimCampaign:
     return hit[1]
 
 
+def claim_campaign_cached(*, slug: str) -> ClaimCampaign | None:
+    """``claim_campaign`` from the process cache alone, never a query: None when the entry is missing, expired or
+    says there is no such campaign (``claim_campaign`` then queries, or raises ``NotFound``)."""
+    hit = _campaigns.get(slug)
+    if hit is None or hit[0] < time.monotonic():
+        return None
+    return hit[1]
+
+
 # --- the day's window -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import redis
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
@@ -48,6 +48,9 @@ from allot.identity import validation
 from allot.identity.selectors import eligible_lists
 from allot.identity.services import PersonInput, id_index, person_build, person_upsert_id
 from allot.places.models import Division, Outlet
+from allot.verification.proof import Solved, proof_once, proof_redeem_counted, replayed_error
+from allot.verification.ratelimit import rate_limit, rate_limited, rate_plan
+from allot.verification.ratelimit import unavailable as rate_limit_unavailable
 
 logger = logging.getLogger("allot.firstcome")
 CLAIM_NUMBER_LENGTH = 10
@@ -339,9 +342,6 @@ def _one_writer() -> Iterator[None]:
         yield
 
 
-_claim_writer = writer.ClaimWriter(_one_writer)
-
-
 def _claim_build(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Parsed, channel: str,
                  now: dt.datetime) -> Claim:
     """The unsaved claim row (its person is set by whoever writes it)."""
@@ -377,29 +377,6 @@ def _write(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Pars
             raise _already_error() from None
         raise
     return claim
-
-
-def _write_grouped(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Parsed, idx: str,
-                   channel: str, now: dt.datetime) -> Claim:
-    """``_write`` through the process's group-commit writer (``writer.py``): the same decision and rows, written
-    with the claims that arrived at the same time, committed before this returns."""
-    if not getattr(settings, "ALLOT_CLAIM_GROUP_COMMIT", True):
-        return _write(campaign, w, quota_id, parsed, idx, channel, now)
-    claim = _claim_build(campaign, w, quota_id, parsed, channel, now)
-    job = writer.ClaimJob(
-        person=person_build(data=parsed.person), claim=claim,
-        parcel=parcel_build(claim=claim, address=parsed.address) if parsed.address is not None else None,
-        audit_data=_audit_data(campaign, w, quota_id, parsed),
-        actor_label=f"resident/{channel}",
-        fallback=functools.partial(_write, campaign, w, quota_id, parsed, idx, channel, now))
-    _claim_writer.write(job)
-    if job.error is not None:
-        raise job.error
-    if job.outcome == writer.SOLD_OUT:
-        raise _SoldOut
-    if job.outcome == writer.ALREADY:
-        raise _already_error()
-    return job.claim
 
 
 def _unit_take(quota_id: int) -> bool:
@@ -443,34 +420,57 @@ def claim_plan(*, campaign: Campaign, request: ClaimRequest, channel: str = Clai
                      quota_id=_quota_id(campaign, w.day, parsed.scope_key), channel=channel, now=now)
 
 
-def claim_finish(*, plan: ClaimPlan, taken: int | None = None) -> Claim:
-    """The second half of ``claim_create``: take the unit (Redis, when set) and write the claim. ``taken``: the
-    answer of the claim script already run for this plan (``store.take_counted``), Redis path only."""
-    campaign, w, parsed, idx, quota_id = plan.campaign, plan.window, plan.parsed, plan.idx, plan.quota_id
-    channel, now = plan.channel, plan.now
-    if not store.enabled():
-        try:
-            return _write_grouped(campaign, w, quota_id, parsed, idx, channel, now)
-        except _SoldOut:
-            _mark_sold_out(campaign, w.day, parsed.scope_key)
-            raise sold_out_error(w) from None
-    try:
-        _take_in_redis(campaign, w, quota_id, parsed.scope_key, idx, first=taken)
-    except store.StoreUnavailable:
-        logger.warning("Redis unavailable: claim refused with 503")
-        raise unavailable_error() from None
-    try:
-        return _write_grouped(campaign, w, quota_id, parsed, idx, channel, now)
-    except _SoldOut:
-        _give_back(campaign, w.day, quota_id, idx, "sold_out")
-        _mark_sold_out(campaign, w.day, parsed.scope_key)
-        raise sold_out_error(w) from None
-    except Conflict as exc:
-        _give_back(campaign, w.day, quota_id, idx, "unit" if exc.code == "already_claimed" else "both")
-        raise
-    except BaseException:
-        _give_back(campaign, w.day, quota_id, idx, "both")
-        raise
+@dataclass(frozen=True)
+class Count:
+    """What a public channel counts before a claim's unit (``resident.claim_prepare``): the proof of work to
+    redeem (None: the channel needs none) and the rate-limit keys of scope ``claim`` (kind → value)."""
+
+    solved: Solved | None
+    keys: dict[str, str]
+
+
+def claim_job(*, plan: ClaimPlan, count: Count | None = None) -> writer.ClaimJob:
+    """The rows of a planned claim, unsaved, as a job for the writer (``claim_run``, or the claim lane's
+    ``claim_enqueue``): person, claim, parcel, and what to count before its unit."""
+    campaign, w, parsed, quota_id, channel, now = (plan.campaign, plan.window, plan.parsed, plan.quota_id,
+                                                   plan.channel, plan.now)
+    claim = _claim_build(campaign, w, quota_id, parsed, channel, now)
+    return writer.ClaimJob(
+        person=person_build(data=parsed.person), claim=claim,
+        parcel=parcel_build(claim=claim, address=parsed.address) if parsed.address is not None else None,
+        audit_data=_audit_data(campaign, w, quota_id, parsed),
+        actor_label=f"resident/{channel}",
+        fallback=functools.partial(_write, campaign, w, quota_id, parsed, plan.idx, channel, now),
+        plan=plan, count=count, language=translation.get_language() or settings.LANGUAGE_CODE)
+
+
+def _in_language(job: writer.ClaimJob) -> translation.override:
+    """The job's request language, for the refusals the writer thread words (some are formatted at once)."""
+    return translation.override(job.language or settings.LANGUAGE_CODE)
+
+
+def claim_run(*, job: writer.ClaimJob) -> Claim:
+    """Count, take the unit and write a claim (``claim_job``), committed before this returns: through the
+    process's group-commit writer (``writer.py``), with the claims that arrived at the same time, or alone with
+    ``ALLOT_CLAIM_GROUP_COMMIT=false``. Returns the claim or raises its ``DomainError``."""
+    if getattr(settings, "ALLOT_CLAIM_GROUP_COMMIT", True):
+        _claim_writer.write(job)
+    else:
+        _claim_writer.write_alone(job)
+    if job.error is not None:
+        raise job.error
+    return job.claim
+
+
+def claim_enqueue(*, job: writer.ClaimJob) -> None:
+    """``claim_run`` without waiting, for a caller that must not block (the claim lane's event loop): the job is
+    queued for the writer thread, and ``job.waker`` is told when it is done (``job.error`` or ``job.claim``)."""
+    _claim_writer.submit(job)
+
+
+def claim_finish(*, plan: ClaimPlan) -> Claim:
+    """The second half of ``claim_create``: take the unit (Redis, when set) and write the claim."""
+    return claim_run(job=claim_job(plan=plan))
 
 
 def claim_create(*, campaign: Campaign, request: ClaimRequest, channel: str = Claim.Channel.WEB,
@@ -480,6 +480,115 @@ def claim_create(*, campaign: Campaign, request: ClaimRequest, channel: str = Cl
     ``no_quota`` (409), ``maintenance``/``temporarily_unavailable`` (503)."""
     return claim_finish(plan=claim_plan(campaign=campaign, request=request, channel=channel, now=now,
                                         list_ids=list_ids))
+
+
+# --- the writer's steps before and after the database ---------------------------------------------------
+
+def _jobs_before(jobs: list[writer.ClaimJob]) -> list[writer.ClaimJob]:
+    """Before a batch is written: count each claim's attempt (its proof of work redeemed, its rate counters) and,
+    with Redis, take its unit there — one script call for the whole batch (``store.take_batch``). Returns the jobs
+    to write; the others carry their error (replayed, rate limited, already claimed, sold out, Redis down)."""
+    if store.enabled():
+        return _jobs_take_in_redis(jobs)
+    ready = []
+    for job in jobs:
+        if job.count is not None:
+            try:
+                with _in_language(job):
+                    _count_in_database(job.count)
+            except DomainError as exc:
+                job.error = exc
+                continue
+        ready.append(job)
+    return ready
+
+
+def _count_in_database(count: Count) -> None:
+    """Without Redis: the proof redeemed and the attempt counted through the process's write-behind buffer."""
+    if count.solved is not None:
+        proof_redeem_counted(solved=count.solved, scope="claim", keys=count.keys)
+    else:
+        rate_limit(scope="claim", buffered=True, keys=count.keys)
+
+
+def _jobs_take_in_redis(jobs: list[writer.ClaimJob]) -> list[writer.ClaimJob]:
+    takes = []
+    for job in jobs:
+        plan: ClaimPlan = job.plan
+        once: tuple[str, int, str] | None = None
+        counters: tuple[tuple[str, int, int], ...] = ()
+        if job.count is not None:
+            once = proof_once(job.count.solved) if job.count.solved is not None else None
+            counters = tuple((key, window, limit) for _kind, key, window, _ends, limit
+                             in rate_plan(scope="claim", keys=job.count.keys))
+        takes.append(store.Take(campaign_id=plan.campaign.pk, day=plan.window.day, quota_id=plan.quota_id,
+                                person=plan.idx, once=once, counters=counters))
+    try:
+        answers = store.take_batch(takes)
+    except store.StoreUnavailable as exc:
+        logger.error("Redis unreachable, %d claim(s) refused with 503 (%s)", len(jobs), exc)
+        for job in jobs:
+            # counted claims answer as the rate limiter does when its store is down; the others as the claim does
+            with _in_language(job):
+                job.error = rate_limit_unavailable() if job.count is not None else unavailable_error()
+        return []
+    ready = []
+    for job, answer in zip(jobs, answers, strict=True):
+        plan = job.plan
+        try:
+            if answer == store.TAKEN:
+                job.taken = True
+                ready.append(job)
+                continue
+            if answer == store.REPLAYED:
+                raise replayed_error()
+            if answer == store.LIMITED:
+                raise rate_limited()
+            try:
+                with _in_language(job):
+                    _take_in_redis(plan.campaign, plan.window, plan.quota_id, plan.parsed.scope_key, plan.idx,
+                                   first=answer)
+            except store.StoreUnavailable:
+                logger.warning("Redis unavailable: claim refused with 503")
+                raise unavailable_error() from None
+        except DomainError as exc:
+            job.error = exc
+            continue
+        job.taken = True
+        ready.append(job)
+    return ready
+
+
+def _jobs_after(jobs: list[writer.ClaimJob]) -> list[writer.ClaimJob]:
+    """After a batch is written: a claim the database refused gets its error (sold out, already claimed), and the
+    unit Redis took for it goes back; a sold-out area is flagged."""
+    for job in jobs:
+        plan: ClaimPlan | None = job.plan
+        if plan is None or (job.outcome == writer.ACCEPTED and job.error is None):
+            continue
+        with _in_language(job):
+            _job_refused(job, plan)
+    return []
+
+
+def _job_refused(job: writer.ClaimJob, plan: ClaimPlan) -> None:
+    campaign, w, quota_id, idx = plan.campaign, plan.window, plan.quota_id, plan.idx
+    exc = job.error
+    if isinstance(exc, _SoldOut) or (exc is None and job.outcome == writer.SOLD_OUT):
+        if job.taken:
+            _give_back(campaign, w.day, quota_id, idx, "sold_out")
+        _mark_sold_out(campaign, w.day, plan.parsed.scope_key)
+        job.error = sold_out_error(w)
+    elif exc is None and job.outcome == writer.ALREADY:
+        if job.taken:
+            _give_back(campaign, w.day, quota_id, idx, "unit")
+        job.error = _already_error()
+    elif exc is not None and job.taken:
+        _give_back(campaign, w.day, quota_id, idx,
+                   "unit" if isinstance(exc, Conflict) and exc.code == "already_claimed" else "both")
+
+
+_claim_writer = writer.ClaimWriter(_one_writer, before=_jobs_before, after=_jobs_after)
 
 
 def _give_back(campaign: Campaign, day: dt.date, quota_id: int, person: str, mode: str) -> None:

@@ -23,7 +23,8 @@ import datetime as dt
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
@@ -46,35 +47,53 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 """
 
-# ``CLAIM`` after the abuse controls, in the same round trip (``take_counted``): KEYS[1] the proof's replay key,
-# KEYS[2..n+1] the rate counters, then ready, people, left; ARGV[1] the replay key's seconds, ARGV[2] its value,
-# ARGV[3] n, ARGV[4..n+3] the counters' windows, ARGV[n+4..2n+3] their limits, ARGV[2n+4] the person.
-# -> {REPLAYED} when the proof was used (nothing counted, nothing taken); {LIMITED, i…} with the (1-based) counters
-# now over their limit (counted, nothing taken); else {CLAIM's answer}. The same steps, in the same order, as
-# ``proof_redeem_counted`` (``ratelimit._LUA_ONCE``, then the limits) followed by ``take``.
-CLAIM_COUNTED = """
-if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[1]) then return {-10} end
-local n = tonumber(ARGV[3])
-local over = {}
-for i = 1, n do
-  local key = KEYS[i + 1]
-  local c = redis.call('INCR', key)
-  if c == 1 or redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ARGV[i + 3]) end
-  if c > tonumber(ARGV[n + i + 3]) then over[#over + 1] = i end
+# ``CLAIM`` after the abuse controls, for several claims in one round trip (``take_batch``: the claim writer runs
+# it once per batch). ARGV[1] is the number of claims; then each claim reads its own KEYS and ARGV in turn:
+#   ARGV: has_once ("1"/"0"), n, [once seconds, once value], n windows, n limits, person
+#   KEYS: [once key], n counter keys, ready, people, left
+# Each claim gets, in order, what ``proof_redeem_counted`` and then ``take`` would give it one after the other:
+# REPLAYED (-10) when its proof was used (nothing counted, nothing taken); LIMITED (-11) when a counter is now
+# over its limit (counted, the proof spent, nothing taken); else ``CLAIM``'s answer. A claim without a proof
+# (has_once "0") is counted and takes its unit; one without counters (n 0) only takes it.
+CLAIM_BATCH = """
+local out = {}
+local k, a = 1, 2
+for j = 1, tonumber(ARGV[1]) do
+  local has_once, n = ARGV[a] == '1', tonumber(ARGV[a + 1])
+  a = a + 2
+  local result = 99
+  if has_once then
+    if not redis.call('SET', KEYS[k], ARGV[a + 1], 'NX', 'EX', ARGV[a]) then result = -10 end
+    k, a = k + 1, a + 2
+  end
+  if result == 99 then
+    for i = 0, n - 1 do
+      local key = KEYS[k + i]
+      local c = redis.call('INCR', key)
+      if c == 1 or redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ARGV[a + i]) end
+      if c > tonumber(ARGV[a + n + i]) then result = -11 end
+    end
+  end
+  k, a = k + n, a + 2 * n
+  local ready, people, left_key, person = KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a]
+  k, a = k + 3, a + 1
+  if result == 99 then
+    if redis.call('EXISTS', ready) == 0 then result = -2
+    elseif redis.call('SISMEMBER', people, person) == 1 then result = -1
+    else
+      local left = redis.call('GET', left_key)
+      if not left then result = -3
+      elseif tonumber(left) <= 0 then result = 0
+      else
+        redis.call('DECR', left_key)
+        redis.call('SADD', people, person)
+        result = 1
+      end
+    end
+  end
+  out[j] = result
 end
-if #over > 0 then
-  table.insert(over, 1, -11)
-  return over
-end
-local ready, people, left_key, person = KEYS[n + 2], KEYS[n + 3], KEYS[n + 4], ARGV[2 * n + 4]
-if redis.call('EXISTS', ready) == 0 then return {-2} end
-if redis.call('SISMEMBER', people, person) == 1 then return {-1} end
-local left = redis.call('GET', left_key)
-if not left then return {-3} end
-if tonumber(left) <= 0 then return {0} end
-redis.call('DECR', left_key)
-redis.call('SADD', people, person)
-return {1}
+return out
 """
 
 # KEYS: people, left; ARGV: person, mode. mode "unit": the database already had this person's claim — give the
@@ -175,21 +194,51 @@ def take(*, campaign_id: int, day: dt.date, quota_id: int, person: str) -> int:
     return int(_call(CLAIM, [ready, people, left_key(campaign_id, day, quota_id)], [person]))  # type: ignore[call-overload]
 
 
+@dataclass(frozen=True)
+class Take:
+    """One claim's part of ``take_batch``: its unit (campaign day, quota, the person's blind index), and what is
+    done before it — ``once`` (key, seconds, value): the proof of work's replay key, set once; ``counters`` (key,
+    window seconds, limit): the rate counters of the attempt."""
+
+    campaign_id: int
+    day: dt.date
+    quota_id: int
+    person: str
+    once: tuple[str, int, str] | None = None
+    counters: tuple[tuple[str, int, int], ...] = ()
+
+
+def take_batch(takes: Sequence[Take]) -> list[int]:
+    """Run ``CLAIM_BATCH`` for ``takes``, in their order, in one round trip: for each, REPLAYED, LIMITED or
+    ``CLAIM``'s answer (TAKEN, SOLD_OUT, ALREADY, DAY_NOT_LOADED, AREA_NOT_LOADED).
+
+    Why one script for many claims: the claim writer takes the claims that arrived together, and a round trip to
+    Redis cost a claim ~120–190 µs of CPU in the client (bench/README.md); one call per batch instead of one per
+    claim, and no Redis call at all on the request side (docs/adr/0012-claim-lane.md)."""
+    if not takes:
+        return []
+    keys: list[str] = []
+    args: list[str | int] = [len(takes)]
+    for t in takes:
+        ready, people = day_keys(t.campaign_id, t.day)
+        args += ["1" if t.once is not None else "0", len(t.counters)]
+        if t.once is not None:
+            key, seconds, value = t.once
+            keys.append(key)
+            args += [seconds, value]
+        keys += [k for k, _w, _l in t.counters]
+        args += [w for _k, w, _l in t.counters]
+        args += [limit for _k, _w, limit in t.counters]
+        keys += [ready, people, left_key(t.campaign_id, t.day, t.quota_id)]
+        args.append(t.person)
+    return [int(v) for v in cast(list[Any], _call(CLAIM_BATCH, keys, args))]
+
+
 def take_counted(*, campaign_id: int, day: dt.date, quota_id: int, person: str, once: tuple[str, int, str],
                  counters: list[tuple[str, int, int]]) -> int:
-    """Run ``CLAIM_COUNTED``: redeem the proof (``once``: key, seconds, value), count the attempt against
-    ``counters`` (key, window seconds, limit), and only then, if no limit is passed, run ``CLAIM``. Returns
-    REPLAYED, LIMITED or ``CLAIM``'s answer.
-
-    Why one script: each round trip to Redis cost the claim ~120–190 µs of CPU in the client (system calls
-    and redis-py; bench/README.md), and the claim path made two."""
-    ready, people = day_keys(campaign_id, day)
-    key, seconds, value = once
-    args: list[str | int] = [seconds, value, len(counters), *[w for _k, w, _l in counters],
-                             *[limit for _k, _w, limit in counters], person]
-    answer = cast(list[Any], _call(CLAIM_COUNTED, [key, *[k for k, _w, _l in counters], ready, people,
-                                                   left_key(campaign_id, day, quota_id)], args))
-    return int(answer[0])
+    """``take_batch`` for one claim with a proof: REPLAYED, LIMITED or ``CLAIM``'s answer."""
+    return take_batch([Take(campaign_id=campaign_id, day=day, quota_id=quota_id, person=person, once=once,
+                            counters=tuple(counters))])[0]
 
 
 def give_back(*, campaign_id: int, day: dt.date, quota_id: int, person: str, mode: str) -> None:

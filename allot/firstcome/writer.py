@@ -37,7 +37,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from django.db import DatabaseError, connection, transaction
@@ -58,9 +58,21 @@ IDLE_CLOSE_SECONDS = 5.0
 ACCEPTED, SOLD_OUT, ALREADY = "accepted", "sold_out", "already"
 
 
+class Waker(Protocol):
+    """Told once per batch which of its jobs are done (``ClaimJob.waker``): the claim lane resolves its futures
+    with one call into its event loop per batch instead of one per claim (``allot/api/v1/claim_lane.py``)."""
+
+    def wake(self, jobs: list[ClaimJob]) -> None: ...
+
+
 @dataclass(eq=False)
 class ClaimJob:
-    """One claim to write: the rows built by the request thread (person, claim, parcel), unsaved."""
+    """One claim to write: the rows built by the request thread (person, claim, parcel), unsaved.
+
+    ``plan`` and ``count`` are the service's (``services.ClaimPlan``; what to count before the unit) for the
+    writer's ``before``/``after`` steps; ``taken``: a unit was taken for it in Redis (given back if the database
+    says no). A job ends with ``outcome`` ACCEPTED, or with ``error`` set; then ``done`` is set and its ``waker``
+    (if any) told."""
 
     person: Person
     claim: Claim
@@ -68,6 +80,11 @@ class ClaimJob:
     audit_data: dict[str, Any]
     actor_label: str
     fallback: Callable[[], Claim]          # the per-claim transaction (services._write) for this claim
+    plan: Any = None
+    count: Any = None
+    waker: Waker | None = None
+    language: str = ""                     # of the request: the writer's refusals are worded in it
+    taken: bool = False
     outcome: str = ""
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -75,6 +92,20 @@ class ClaimJob:
     @property
     def key(self) -> tuple[int, dt.date, str]:
         return (self.claim.campaign_id, self.claim.day, self.person.id_index)
+
+
+def jobs_finish(jobs: list[ClaimJob]) -> None:
+    """Set each job's ``done`` and tell each waker once about its jobs."""
+    wakers: dict[int, tuple[Waker, list[ClaimJob]]] = {}
+    for job in jobs:
+        job.done.set()
+        if job.waker is not None:
+            wakers.setdefault(id(job.waker), (job.waker, []))[1].append(job)
+    for waker, mine in wakers.values():
+        try:
+            waker.wake(mine)
+        except Exception:   # a closed event loop (shutdown): the jobs are done all the same
+            logger.exception("could not wake a claim's waiter")
 
 
 class _BatchRefused(Exception):
@@ -316,12 +347,31 @@ def _connection_keep() -> None:
             connection.close()
 
 
-class ClaimWriter:
-    """The per-process writer thread. ``write(job)`` returns once the job's batch has committed (or the job was
-    written alone after a failed batch); the outcome is on the job."""
+Step = Callable[[list[ClaimJob]], list[ClaimJob]]
 
-    def __init__(self, lock: Any) -> None:
+
+def _all(jobs: list[ClaimJob]) -> list[ClaimJob]:
+    return jobs
+
+
+def _nothing(jobs: list[ClaimJob]) -> list[ClaimJob]:
+    return []
+
+
+class ClaimWriter:
+    """The per-process writer thread. For each batch: ``before(batch)`` (the service's step before the database:
+    with Redis, one script call that counts the attempts and takes the units) returns the jobs still to write —
+    the others carry their error; those are written in one transaction (``batch_write``; one by one after a
+    failed batch); then ``after(batch)`` (units given back where the database said no, outcomes turned into the
+    service's errors); then every job of the batch is done and its waiter told.
+
+    ``write(job)`` returns once its job is done; ``submit(job)`` returns at once and the job's ``waker`` is told
+    (the claim lane, which must not block its event loop)."""
+
+    def __init__(self, lock: Any, *, before: Step = _all, after: Step = _nothing) -> None:
         self._lock = lock                     # services._one_writer: one SQLite writer per process
+        self._before = before
+        self._after = after
         self._cond = threading.Condition()
         self._queue: collections.deque[ClaimJob] = collections.deque()
         self._thread: threading.Thread | None = None
@@ -337,13 +387,30 @@ class ClaimWriter:
             # connection could, with as many such threads as the pool has connections, leave the writer none:
             # give it back first (with a pool, close() only returns the connection to the pool).
             connection.close()
+        self.submit(job)
+        job.done.wait()
+
+    def submit(self, job: ClaimJob) -> None:
+        """Queue ``job`` for the writer thread and return; when it is done, ``job.waker`` is told. Never touches
+        the caller's database connection (the claim lane calls it from its event loop)."""
         with self._cond:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="allot-claim-writer", daemon=True)
                 self._thread.start()
             self._queue.append(job)
             self._cond.notify()
-        job.done.wait()
+
+    def write_alone(self, job: ClaimJob) -> None:
+        """The job in the caller's thread, in a transaction of its own (``ALLOT_CLAIM_GROUP_COMMIT=false``): the
+        same steps before and after, the per-claim transaction instead of a batch."""
+        try:
+            if self._before([job]):
+                self._one(job)
+            self._after([job])
+        except BaseException as exc:   # noqa: BLE001 (handed to the caller as the job's error)
+            if job.error is None and not job.outcome:
+                job.error = exc
+        jobs_finish([job])
 
     def stop(self) -> None:
         """End the writer thread once its queue is empty (it closes its database connection); the next
@@ -374,20 +441,23 @@ class ClaimWriter:
             batch: list[ClaimJob] = []
             try:
                 _connection_keep()
-                # The turn first, then the batch: with several processes on one SQLite file, the claims that
-                # arrive while this writer waits for another process's transaction join this batch, not the next.
-                with sqlite_write_queue():
-                    batch = self._take()
-                    self.batches += 1
-                    self.jobs += len(batch)
-                    failed = self._write(batch)
-                self._settle(batch, failed)
+                batch = self._take()
+                self.batches += 1
+                self.jobs += len(batch)
+                # the step before the database runs outside the SQLite turn: without Redis it counts through the
+                # write-behind buffer, whose flush takes a turn of its own
+                ready = self._before(batch)
+                if ready:
+                    with sqlite_write_queue():
+                        failed = self._write(ready)
+                    self._settle(ready, failed)
+                self._after(batch)
             except BaseException as exc:   # never let the thread die with residents waiting
                 logger.exception("claim writer failed a batch")
                 for job in batch:
-                    if not job.done.is_set():
+                    if job.error is None and job.outcome != ACCEPTED:
                         job.error = exc
-                        job.done.set()
+            jobs_finish(batch)
 
     def _take(self) -> list[ClaimJob]:
         """Up to ``MAX_BATCH`` queued jobs, one person at most once (a second claim of theirs waits for the next
@@ -405,7 +475,13 @@ class ClaimWriter:
 
     def _run(self, batch: list[ClaimJob]) -> None:
         """Inline, in the caller's transaction (no turn: it may already hold SQLite's lock)."""
-        self._settle(batch, self._write(batch))
+        try:
+            ready = self._before(batch)
+            if ready:
+                self._settle(ready, self._write(ready))
+            self._after(batch)
+        finally:
+            jobs_finish(batch)
 
     def _write(self, batch: list[ClaimJob]) -> Exception | None:
         """``batch_write``; the error that rolled it back, if any."""
@@ -417,17 +493,15 @@ class ClaimWriter:
         return None
 
     def _settle(self, batch: list[ClaimJob], failed: Exception | None) -> None:
-        """Tell the batch's request threads; after a rolled-back batch, write its claims one by one first (each
-        in a turn of its own: never inside the batch's turn)."""
-        if failed is not None:
-            logger.warning("claim batch of %d rolled back (%s); writing its claims one by one", len(batch), failed)
-            if not connection.in_atomic_block:
-                _connection_keep()     # a connection the failure broke is closed before the claims are retried
-            for job in batch:
-                self._one(job)
+        """After a rolled-back batch, write its claims one by one (each in a turn of its own: never inside the
+        batch's turn)."""
+        if failed is None:
             return
+        logger.warning("claim batch of %d rolled back (%s); writing its claims one by one", len(batch), failed)
+        if not connection.in_atomic_block:
+            _connection_keep()     # a connection the failure broke is closed before the claims are retried
         for job in batch:
-            job.done.set()
+            self._one(job)
 
     @staticmethod
     def _one(job: ClaimJob) -> None:
@@ -438,5 +512,3 @@ class ClaimWriter:
             job.outcome = ACCEPTED
         except BaseException as exc:  # noqa: BLE001  (handed to the waiting request thread, which raises it)
             job.error = exc
-        finally:
-            job.done.set()

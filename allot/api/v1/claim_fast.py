@@ -102,16 +102,24 @@ class ClaimFastWSGI:
             return self.fallback(environ, start_response)
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)   # for Django, should it answer after all
-        language = self._language(environ)
-        key = (language, environ.get("HTTP_HOST", ""), environ.get("wsgi.url_scheme", ""),
-               environ.get("HTTP_X_FORWARDED_PROTO", ""))
-        headers = self._headers.get(key)
+        language, key = self.key_of(environ)
+        headers = self.learned(key)
         if headers is None:
             return self._learn(key, environ, start_response)
         fields = self._fields(body, match["slug"])
         if fields is None:
             return self.fallback(environ, start_response)
         return self._answer(environ, start_response, match["slug"], fields, language, headers)
+
+    def key_of(self, environ: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+        """The language Django would answer ``environ`` in, and the key of the headers its answers carry."""
+        language = self._language(environ)
+        return language, (language, environ.get("HTTP_HOST", ""), environ.get("wsgi.url_scheme", ""),
+                          environ.get("HTTP_X_FORWARDED_PROTO", ""))
+
+    def learned(self, key: tuple[str, ...]) -> tuple[tuple[str, str], ...] | None:
+        """The headers Django gave its first 201 of ``key`` (None: not seen yet; Django answers the next one)."""
+        return self._headers.get(key)
 
     # --- what only Django answers ------------------------------------------------------------------------
 
@@ -172,15 +180,29 @@ class ClaimFastWSGI:
                                                  client=Client(ip=str(environ.get("REMOTE_ADDR") or "")))
                     status = 201
                 except DomainError as exc:
-                    data, status = {"errors": [e.as_dict() for e in exc.errors]}, exc.status
+                    data, status = error_body(exc), exc.status
                 except Exception:
                     signals.got_request_exception.send(sender=None, request=None)
                     logger.exception("Internal Server Error: %s", environ.get("PATH_INFO", ""))
-                    data, status = {"errors": [{"field": "", "code": "server_error", "message": _(
-                        "Something went wrong on our side. Please try again in a moment: if your claim went through, "
-                        "the answer will say so.")}]}, 500
-                content = json.dumps(data, cls=NinjaJSONEncoder).encode()
+                    data, status = server_error_body(), 500
+                content = encode(data)
         finally:
             signals.request_finished.send(sender=WSGIHandler)
         start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(content)))])
         return [content]
+
+
+def error_body(exc: DomainError) -> dict[str, Any]:
+    """The API's body of a refusal (django-ninja's error handler gives the same)."""
+    return {"errors": [e.as_dict() for e in exc.errors]}
+
+
+def server_error_body() -> dict[str, Any]:
+    return {"errors": [{"field": "", "code": "server_error", "message": _(
+        "Something went wrong on our side. Please try again in a moment: if your claim went through, the answer "
+        "will say so.")}]}
+
+
+def encode(data: Any) -> bytes:
+    """JSON as django-ninja renders it (its encoder: dates, datetimes, lazy strings)."""
+    return json.dumps(data, cls=NinjaJSONEncoder).encode()

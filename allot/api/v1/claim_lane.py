@@ -1,0 +1,340 @@
+"""The claim lane: ``POST /api/v1/campaigns/{slug}/claims`` answered on an asyncio event loop, every other request
+handed to the WSGI application (Django) in a thread — the ASGI application ``config/asgi.py`` serves.
+
+Why: on the WSGI path every claim held a server thread while it waited for the claim writer, Redis and the
+database, and on this two-core box the switching between those threads cost more than the claims themselves: a
+bare WSGI view that handed each request to a writer thread answered 9,000 requests a second, the same view on an
+event loop 20,000; with one Redis call and one PostgreSQL statement per batch behind it, 1,950 against 3,300–4,000
+(bench/README.md, fifth session; docs/adr/0012-claim-lane.md). Here a claim waits as a future, and the writer
+thread wakes a whole batch's futures with one call into the loop.
+
+What the lane answers, and how it stays Django's answer:
+
+* only a claim the WSGI application's fast lane (``claim_fast.ClaimFastWSGI``) could answer: a body that
+  validates, a known campaign whose window is open and whose area is not flagged sold out, in a language, host and
+  scheme whose headers Django has already given a 201 (``ClaimFastWSGI.learned``). Anything else goes to Django
+  with the body already read, and Django answers it exactly as before;
+* the claim is checked on the loop (``resident.claim_prepare`` without counting: window, proof of work, fields,
+  eligibility, quota) — pure computation once the process's caches are warm. A cache to fill (the campaign, the
+  gazetteer, the day's quota row) makes the ORM raise ``SynchronousOnlyOperation`` on the loop; a refused claim
+  must be counted, which is I/O: either way the claim is prepared again in a thread, the way Django's path prepares
+  it. The sold-out flags' shared copy is read in a thread too (``gate.shared_reads_deferred``);
+* the job goes to the process's claim writer (``services.claim_enqueue``), which counts, takes the unit (one Redis
+  script call per batch) and writes (one transaction per batch), then wakes the loop;
+* the answer is rendered as the fast lane renders it (``claim_fast.encode``, ``error_body``) with the headers
+  Django gave, so the same claim gets the same status, headers and body on either path
+  (tests/firstcome/test_claim_lane.py compares them).
+
+Admission: at most ``ALLOT_LANE_MAX_IN_FLIGHT`` claims per process wait in the lane; the next one is answered
+503 ``busy`` at once, with the body and headers Django built for that key (``admission.busy_reply``; the first
+one of a key goes to Django marked ``admission.FRONT_BUSY``). The early answers Django marked replayable ("sold out
+for today") are replayed here for every API admission path, as ``AdmissionWSGI`` replays them, without a thread.
+With the waiting room on (``ALLOT_WAITROOM``) every claim goes to Django, whose admission keeps the line.
+
+``ALLOT_API_FAST_CLAIM=false`` turns the lane off with the WSGI fast lane: every request goes to Django.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import pydantic
+from a2wsgi import WSGIMiddleware
+from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import close_old_connections
+from django.utils import timezone, translation
+
+from allot.core import admission, waitroom
+from allot.core.errors import DomainError
+from allot.firstcome import gate, selectors
+from allot.firstcome.models import Claim
+from allot.firstcome.resident import claim_prepare
+from allot.firstcome.services import ClaimRequest, claim_enqueue, claim_run
+from allot.firstcome.writer import ClaimJob
+from allot.verification.ratelimit import Client
+
+from .claim_fast import MAX_BODY, PATH, ClaimFastWSGI, enabled, encode, error_body, server_error_body
+from .claim_fast import _Plain as ClaimInPlain
+from .claims import claim_created_out
+
+logger = logging.getLogger("django.request")
+
+DEFAULT_MAX_IN_FLIGHT = 96
+DEFAULT_WSGI_THREADS = 14
+_HEADERS = {b"host": "HTTP_HOST", b"accept-language": "HTTP_ACCEPT_LANGUAGE", b"cookie": "HTTP_COOKIE",
+            b"x-forwarded-proto": "HTTP_X_FORWARDED_PROTO", b"content-length": "CONTENT_LENGTH",
+            b"allot-queue-token": admission.QUEUE_META}
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+T = TypeVar("T")
+
+
+def _environ(scope: Scope) -> dict[str, Any]:
+    """What the lane reads of a request, with the names the WSGI environ gives them (the replay keys and the fast
+    lane's header keys are computed from these, as on the WSGI path)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    client = scope.get("client")
+    environ: dict[str, Any] = {"REQUEST_METHOD": scope["method"], "PATH_INFO": path,
+                               "wsgi.url_scheme": scope.get("scheme", "http"),
+                               "REMOTE_ADDR": client[0] if client else ""}
+    for name, value in scope.get("headers", ()):
+        key = _HEADERS.get(name)
+        if key is not None:
+            text = value.decode("latin1")
+            environ[key] = f"{environ[key]},{text}" if key in environ else text
+    return environ
+
+
+async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+                body: bytes) -> None:
+    """An answer, its header names as the WSGI bridge sends Django's (lower case)."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(k.strip().lower().encode("latin1"), v.strip().encode("latin1")) for k, v in headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read(receive: Receive, length: int) -> bytes | None:
+    """The request body (``length`` bytes said); None when the client went away first."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body") or size > length:
+            return b"".join(chunks)
+
+
+def _replay(receive: Receive, body: bytes) -> Receive:
+    """``receive`` for a request whose body the lane has read: the body once, then the original ``receive``."""
+    sent = False
+
+    async def again() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
+
+
+class _Waker:
+    """Resolves the futures of one event loop's claims; the writer thread calls ``wake`` once per batch."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.futures: dict[int, asyncio.Future[None]] = {}
+
+    def expect(self, job: ClaimJob) -> asyncio.Future[None]:
+        future = self.loop.create_future()
+        self.futures[id(job)] = future
+        job.waker = self
+        return future
+
+    def wake(self, jobs: list[ClaimJob]) -> None:
+        self.loop.call_soon_threadsafe(self._resolve, jobs)
+
+    def _resolve(self, jobs: list[ClaimJob]) -> None:
+        for job in jobs:
+            future = self.futures.pop(id(job), None)
+            if future is not None and not future.done():
+                future.set_result(None)
+
+
+class ClaimLane:
+    """The ASGI application: the claim lane, and ``wsgi_app`` (Django, with ``fast`` its fast lane) for the rest."""
+
+    def __init__(self, wsgi_app: Callable[..., Any], *, fast: ClaimFastWSGI, threads: int | None = None) -> None:
+        self.fast = fast
+        self._wsgi: Any = WSGIMiddleware(wsgi_app, workers=threads or int(
+            getattr(settings, "ALLOT_WSGI_THREADS", DEFAULT_WSGI_THREADS)))
+        self.patterns = [re.compile(p) for p in getattr(settings, "ALLOT_ADMISSION_PATHS", admission.DEFAULT_PATHS)]
+        self.cap = int(getattr(settings, "ALLOT_LANE_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT))
+        self.in_flight = 0
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="allot-lane")
+        self._waker: _Waker | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind == "http" and scope["path"].startswith("/api/"):
+            environ = _environ(scope)
+            path = environ["PATH_INFO"]
+            if any(p.match(path) for p in self.patterns):
+                reply = admission.early_reply(environ)
+                if reply is not None:
+                    await _send(send, int(reply.status[:3]), reply.headers, reply.body)
+                    return
+                match = PATH.match(path)
+                if (match is not None and environ["REQUEST_METHOD"] == "POST" and enabled()
+                        and not waitroom.enabled()):
+                    await self._claim(scope, receive, send, environ, match["slug"])
+                    return
+        await self.bridge(scope, receive, send)
+
+    async def bridge(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request to the WSGI application, run in one of the bridge's threads (a2wsgi)."""
+        await self._wsgi(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self._pool.shutdown(wait=False)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # --- a claim -------------------------------------------------------------------------------------------
+
+    async def _claim(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any], slug: str) -> None:
+        if self.in_flight >= self.cap:
+            await self._busy(scope, receive, send, environ)
+            return
+        self.in_flight += 1
+        try:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if not 0 < length <= MAX_BODY:
+                await self.bridge(scope, receive, send)   # Django's own limits and answers
+                return
+            body = await _read(receive, length)
+            if body is None:
+                return
+            language, key = self.fast.key_of(environ)
+            headers = self.fast.learned(key)
+            if headers is None or len(body) != length:
+                await self.bridge(scope, _replay(receive, body), send)   # Django answers (and the lane learns)
+                return
+            prepared = await self._fields(body, slug)
+            if prepared is None:
+                await self.bridge(scope, _replay(receive, body), send)
+                return
+            cc, fields = prepared
+            status, content = await self._answer(cc, fields, language, environ)
+            await _send(send, status, [*headers, ("Content-Length", str(len(content)))], content)
+        finally:
+            self.in_flight -= 1
+
+    async def _busy(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any]) -> None:
+        entry = waitroom.plain_busy()
+        busy = admission.busy_reply(environ)
+        if busy is not None:
+            headers, body = busy.render(entry)
+            await _send(send, int(busy.status[:3]), headers, body)
+            return
+        # Django builds the first busy answer of this key (AdmissionWSGI, with this entry); later ones are filled in
+        await self.bridge({**scope, admission.FRONT_BUSY: entry}, receive, send)
+
+    async def _fields(self, body: bytes, slug: str) -> tuple[selectors.ClaimCampaign, dict[str, Any]] | None:
+        """``ClaimFastWSGI._fields`` on the loop: None where Django must answer."""
+        try:
+            data = json.loads(body)
+            fields = ClaimInPlain.model_validate(data).model_dump()
+        except (ValueError, pydantic.ValidationError):   # JSONDecodeError is a ValueError
+            return None
+        cc = selectors.claim_campaign_cached(slug=slug)
+        if cc is None:
+            try:
+                cc = await self._in_thread(selectors.claim_campaign, slug=slug)
+            except DomainError:
+                return None
+        campaign = cc.campaign
+        w = selectors.window(campaign)
+        if w.state != "open":
+            return None
+        name = gate.scope_field(campaign.quota_scope)
+        with gate.shared_reads_deferred():
+            sold, _whole = gate.sold_out_for(slug=campaign.slug, day=w.day,
+                                             hint=gate.area_hint(data, name) if name else None)
+        self._flags_read()
+        return None if sold else (cc, fields)
+
+    async def _answer(self, cc: selectors.ClaimCampaign, fields: dict[str, Any], language: str,
+                      environ: dict[str, Any]) -> tuple[int, bytes]:
+        proof = fields.pop("altcha")
+        kwargs: dict[str, Any] = {
+            "campaign": cc.campaign, "request": ClaimRequest(**fields), "proof": proof,
+            "client": Client(ip=str(environ.get("REMOTE_ADDR") or "")), "channel": Claim.Channel.API,
+            "list_ids": cc.list_ids, "now": timezone.now()}
+        try:
+            job = self._prepare_here(language, kwargs)
+            if job is None:
+                job = await self._in_thread(self._prepare_counted, language, kwargs)
+            await self._run(job)
+            with translation.override(language):
+                if job.error is not None:
+                    raise job.error
+                return 201, encode(claim_created_out(job.claim, cc.campaign))
+        except DomainError as exc:
+            with translation.override(language):
+                return exc.status, encode(error_body(exc))
+        except Exception:
+            logger.exception("Internal Server Error: %s", environ.get("PATH_INFO", ""))
+            with translation.override(language):
+                return 500, encode(server_error_body())
+
+    def _prepare_here(self, language: str, kwargs: dict[str, Any]) -> ClaimJob | None:
+        """The claim checked and built on the loop, counting nothing; None when it must be done in a thread."""
+        try:
+            with translation.override(language), gate.shared_reads_deferred():
+                return claim_prepare(**kwargs, count_refused=False)
+        except (DomainError, SynchronousOnlyOperation):
+            return None
+        finally:
+            self._flags_read()
+
+    @staticmethod
+    def _prepare_counted(language: str, kwargs: dict[str, Any]) -> ClaimJob:
+        """The claim prepared as Django's path prepares it (in a thread): a refusal is counted, then raised."""
+        with translation.override(language):
+            return claim_prepare(**kwargs)
+
+    async def _run(self, job: ClaimJob) -> None:
+        """The job through the process's claim writer; returns once it is done (``job.claim`` or ``job.error``)."""
+        if not getattr(settings, "ALLOT_CLAIM_GROUP_COMMIT", True):
+            with contextlib.suppress(DomainError):   # it is on the job
+                await self._in_thread(claim_run, job=job)
+            return
+        loop = asyncio.get_running_loop()
+        waker = self._waker
+        if waker is None or waker.loop is not loop:
+            waker = self._waker = _Waker(loop)
+        done = waker.expect(job)
+        claim_enqueue(job=job)
+        await done
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` in one of the lane's threads, with database connections handled as around a Django request."""
+        def call() -> T:
+            close_old_connections()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                close_old_connections()
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    def _flags_read(self) -> None:
+        """Read the sold-out flags' shared copy for the keys whose read was deferred, in a thread (not awaited)."""
+        if gate.deferred_reads_pending():
+            asyncio.get_running_loop().run_in_executor(self._pool, gate.deferred_reads_run)
