@@ -206,6 +206,12 @@ def midnight_wait(slug: str, seconds: float) -> None:
 
 
 def server_start(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    try:   # a server left over from an interrupted run would share the port (SO_REUSEPORT) and the load
+        socket.create_connection(("127.0.0.1", args.port), timeout=0.5).close()
+    except OSError:
+        pass
+    else:
+        raise SystemExit(f"something already listens on 127.0.0.1:{args.port}: stop it first (pgrep -fa granian)")
     if args.server == "granian" and args.interface == "asgi":   # the claim lane in front (config/asgi.py, ADR 0012)
         cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "config.asgi:application", "--loop",
                args.loop, "--host", "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers),
@@ -228,7 +234,7 @@ def server_start(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Po
         except OSError:
             time.sleep(0.2)
     server_stop(proc)
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("the server did not start (var/bench/server.log)")
 
 
 def _server_processes(proc: subprocess.Popen[bytes]) -> list[tuple[str, int, int, str]]:

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import models
 
 from allot.core.models import AuditLog
+from allot.core.rows import instance
 from allot.core.types import Actor
 
 
@@ -22,11 +23,11 @@ def audit_entry(action: str, *, obj: models.Model | None = None, actor: Actor = 
     """The unsaved row ``log_action`` writes (for a hot path that inserts it with ``core.rows.row_insert``)."""
     user: Any = actor if actor is not None and actor.is_authenticated else None
     label = actor_label or (user.get_username() if user is not None else "system")
-    return AuditLog(
-        action=action,
-        actor=user,
-        actor_label=label[:100],
-        object_type=obj._meta.label_lower if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None else "",
-        data=data or {},
-    )
+    return instance(AuditLog, {
+        "action": action,
+        "actor_id": user.pk if user is not None else None,
+        "actor_label": label[:100],
+        "object_type": obj._meta.label_lower if obj is not None else "",
+        "object_id": str(obj.pk) if obj is not None else "",
+        "data": data or {},
+    }, related={"actor": user} if user is not None else None)

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from allot.core.audit import log_action
 from allot.core.codes import random_code
 from allot.core.errors import DomainError, ValidationFailed
+from allot.core.rows import instance
 from allot.core.types import Actor
 from allot.delivery.addresses import Address, building_label, room_label, unit_label
 from allot.delivery.models import COLUMN_KEYS, STATUS_RANK, TERMINAL, Courier, Parcel, ParcelEvent
@@ -38,10 +39,12 @@ def parcel_create(*, claim: Any, address: Address) -> Parcel:
 def parcel_build(*, claim: Any, address: Address) -> Parcel:
     """The unsaved parcel of an accepted claim (``parcel_create`` saves it; the claim path inserts it with
     ``core.rows.row_insert``)."""
-    return Parcel(
-        claim=claim, number=random_code(PARCEL_NUMBER_LENGTH), district_id=address.district_code,
-        street_id=address.street_id, committee_id=address.committee_id, building=address.building,
-        unit=address.unit, room=address.room, line=address.line)
+    parcel = instance(Parcel, {
+        "number": random_code(PARCEL_NUMBER_LENGTH), "district_id": address.district_code,
+        "street_id": address.street_id, "committee_id": address.committee_id, "building": address.building,
+        "unit": address.unit, "room": address.room, "line": address.line})
+    parcel.claim = claim   # the descriptor: the claim's id (once it has one) and both sides' caches
+    return parcel
 
 
 # --- courier keys ---------------------------------------------------------------------------------------

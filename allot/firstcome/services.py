@@ -38,7 +38,7 @@ from allot.core.audit import audit_entry, log_action
 from allot.core.codes import random_code
 from allot.core.errors import Conflict, DomainError, ErrorCollector, PermissionDenied
 from allot.core.locking import sqlite_write_queue
-from allot.core.rows import row_insert
+from allot.core.rows import instance, row_insert
 from allot.core.types import Actor
 from allot.delivery.addresses import Address, AddressInput, address_parse
 from allot.delivery.services import parcel_build
@@ -345,10 +345,13 @@ def _one_writer() -> Iterator[None]:
 def _claim_build(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Parsed, channel: str,
                  now: dt.datetime) -> Claim:
     """The unsaved claim row (its person is set by whoever writes it)."""
-    return Claim(
-        campaign=campaign, quota_id=quota_id, day=w.day, number=random_code(CLAIM_NUMBER_LENGTH),
-        scope_key=parsed.scope_key, district_id=parsed.district_code, outlet=parsed.outlet,
-        units=campaign.units_per_winner, channel=channel, consent_version=campaign.consent_version, consent_at=now)
+    outlet = parsed.outlet
+    return instance(Claim, {
+        "campaign_id": campaign.pk, "quota_id": quota_id, "day": w.day, "number": random_code(CLAIM_NUMBER_LENGTH),
+        "scope_key": parsed.scope_key, "district_id": parsed.district_code,
+        "outlet_id": outlet.pk if outlet is not None else None, "units": campaign.units_per_winner,
+        "channel": channel, "consent_version": campaign.consent_version, "consent_at": now},
+        related={"campaign": campaign, "outlet": outlet} if outlet is not None else {"campaign": campaign})
 
 
 def _audit_data(campaign: Campaign, w: selectors.Window, quota_id: int, parsed: _Parsed) -> dict[str, object]:

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from allot.core.audit import log_action
 from allot.core.errors import DomainError
-from allot.core.rows import row_insert
+from allot.core.rows import instance, row_insert
 from allot.core.types import Actor
 from allot.identity import crypto, validation
 from allot.identity.models import EligibilityEntry, EligibilityList, Person
@@ -78,8 +78,9 @@ UPSERT_CONFLICT = (
 def person_build(*, data: PersonInput) -> Person:
     """The unsaved row of a person: ID number and contact sealed, indexed and masked (for the hot paths that
     insert it with ``core.rows``: ``person_upsert_id`` and the group commit of first-come claims)."""
-    return Person(id_index=id_index(data.id_number), id_sealed=crypto.seal(data.id_number, context="person.id_number"),
-                  id_masked=validation.mask_id_number(data.id_number), **_contact_values(data))
+    return instance(Person, {"id_index": id_index(data.id_number),
+                             "id_sealed": crypto.seal(data.id_number, context="person.id_number"),
+                             "id_masked": validation.mask_id_number(data.id_number), **_contact_values(data)})
 
 
 def person_upsert_id(*, data: PersonInput) -> int:

@@ -128,6 +128,10 @@ ALLOT_ALTCHA_MAX_NUMBER = env.int("ALLOT_ALTCHA_MAX_NUMBER", default=50_000)
 ALLOT_CLAIM_GROUP_COMMIT = env.bool("ALLOT_CLAIM_GROUP_COMMIT", default=True)
 # admitted API claims answered in front of Django (allot/api/v1/claim_fast.py, ADR 0010)
 ALLOT_API_FAST_CLAIM = env.bool("ALLOT_API_FAST_CLAIM", default=True)
+# the claim lane of config/asgi.py (allot/api/v1/claim_lane.py, ADR 0012): claims per process waiting in it before
+# the next is answered busy; threads per process that run Django behind it
+ALLOT_LANE_MAX_IN_FLIGHT = env.int("ALLOT_LANE_MAX_IN_FLIGHT", default=96)
+ALLOT_WSGI_THREADS = env.int("ALLOT_WSGI_THREADS", default=14)
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

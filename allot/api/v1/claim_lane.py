@@ -37,10 +37,13 @@ With the waiting room on (``ALLOT_WAITROOM``) every claim goes to Django, whose 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
+import os
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -96,11 +99,14 @@ def _environ(scope: Scope) -> dict[str, Any]:
     return environ
 
 
+def _encode_headers(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
+    """Header names and values as the WSGI bridge sends Django's (a2wsgi: stripped, names in lower case)."""
+    return [(k.strip().lower().encode("latin1"), v.strip().encode("latin1")) for k, v in headers]
+
+
 async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
                 body: bytes) -> None:
-    """An answer, its header names as the WSGI bridge sends Django's (lower case)."""
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(k.strip().lower().encode("latin1"), v.strip().encode("latin1")) for k, v in headers]})
+    await send({"type": "http.response.start", "status": status, "headers": _encode_headers(headers)})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -165,8 +171,11 @@ class ClaimLane:
         self.patterns = [re.compile(p) for p in getattr(settings, "ALLOT_ADMISSION_PATHS", admission.DEFAULT_PATHS)]
         self.cap = int(getattr(settings, "ALLOT_LANE_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT))
         self.in_flight = 0
+        self.stats: collections.Counter[str] = collections.Counter()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="allot-lane")
         self._waker: _Waker | None = None
+        self._teaching: dict[tuple[str, ...], asyncio.Event] = {}   # keys whose headers a claim is learning now
+        self._encodings: dict[int, tuple[tuple[tuple[str, str], ...], list[tuple[bytes, bytes]]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -179,6 +188,7 @@ class ClaimLane:
             if any(p.match(path) for p in self.patterns):
                 reply = admission.early_reply(environ)
                 if reply is not None:
+                    self.stats["replayed"] += 1
                     await _send(send, int(reply.status[:3]), reply.headers, reply.body)
                     return
                 match = PATH.match(path)
@@ -198,6 +208,8 @@ class ClaimLane:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if os.environ.get("ALLOT_LANE_STATS"):
+                    print(f"claim lane {os.getpid()}: {dict(self.stats)}", file=sys.stderr, flush=True)
                 self._pool.shutdown(wait=False)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -206,34 +218,82 @@ class ClaimLane:
 
     async def _claim(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any], slug: str) -> None:
         if self.in_flight >= self.cap:
+            self.stats["busy"] += 1
             await self._busy(scope, receive, send, environ)
             return
         self.in_flight += 1
         try:
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = -1
-            if not 0 < length <= MAX_BODY:
-                await self.bridge(scope, receive, send)   # Django's own limits and answers
-                return
-            body = await _read(receive, length)
-            if body is None:
-                return
-            language, key = self.fast.key_of(environ)
-            headers = self.fast.learned(key)
-            if headers is None or len(body) != length:
-                await self.bridge(scope, _replay(receive, body), send)   # Django answers (and the lane learns)
-                return
-            prepared = await self._fields(body, slug)
-            if prepared is None:
-                await self.bridge(scope, _replay(receive, body), send)
-                return
-            cc, fields = prepared
-            status, content = await self._answer(cc, fields, language, environ)
-            await _send(send, status, [*headers, ("Content-Length", str(len(content)))], content)
+            answer = await self._claim_answer(scope, receive, send, environ, slug)
         finally:
+            # before the answer is sent: a client that sends its next claim the moment it reads this answer must
+            # not find this one still counted
             self.in_flight -= 1
+        if answer is not None:
+            status, headers, content = answer
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [*headers, (b"content-length", str(len(content)).encode())]})
+            await send({"type": "http.response.body", "body": content})
+
+    async def _claim_answer(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any],
+                            slug: str) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The lane's answer to a claim (status, encoded headers but its length, body), or None once Django has
+        answered it (or the client went away)."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 < length <= MAX_BODY:
+            self.stats["django:length"] += 1
+            await self.bridge(scope, receive, send)   # Django's own limits and answers
+            return None
+        body = await _read(receive, length)
+        if body is None:
+            return None
+        language, key = self.fast.key_of(environ)
+        headers = self.fast.learned(key) or await self._learned(key)
+        if headers is None or len(body) != length:
+            self.stats["django:learn"] += 1
+            await self._learn(key, scope, _replay(receive, body), send)   # Django answers; the lane learns
+            return None
+        prepared = await self._fields(body, slug)
+        if prepared is None:
+            self.stats["django:fields"] += 1
+            await self.bridge(scope, _replay(receive, body), send)
+            return None
+        cc, fields = prepared
+        status, content = await self._answer(cc, fields, language, environ)
+        self.stats[str(status)] += 1
+        return status, self._encoded(headers), content
+
+    def _encoded(self, headers: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
+        """Learned headers as ASGI wants them, encoded once per header set (as the WSGI bridge encodes Django's)."""
+        hit = self._encodings.get(id(headers))
+        if hit is None or hit[0] is not headers:
+            if len(self._encodings) > 64:
+                self._encodings.clear()
+            hit = self._encodings[id(headers)] = (headers, _encode_headers(headers))
+        return hit[1]
+
+    async def _learned(self, key: tuple[str, ...]) -> tuple[tuple[str, str], ...] | None:
+        """The headers of ``key`` once the claim that teaches them has been answered, if one is under way (at the
+        opening every claim arrives before the first answer: without this wait all of them went to Django)."""
+        teaching = self._teaching.get(key)
+        if teaching is None:
+            return None
+        await teaching.wait()
+        return self.fast.learned(key)
+
+    async def _learn(self, key: tuple[str, ...], scope: Scope, receive: Receive, send: Send) -> None:
+        teaching = self._teaching.get(key)
+        if teaching is not None:   # another claim is teaching: this one goes to Django too, without waiting
+            await self.bridge(scope, receive, send)
+            return
+        teaching = self._teaching[key] = asyncio.Event()
+        try:
+            await self.bridge(scope, receive, send)
+        finally:
+            del self._teaching[key]
+            teaching.set()
 
     async def _busy(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any]) -> None:
         entry = waitroom.plain_busy()
@@ -279,6 +339,7 @@ class ClaimLane:
         try:
             job = self._prepare_here(language, kwargs)
             if job is None:
+                self.stats["prepared in a thread"] += 1
                 job = await self._in_thread(self._prepare_counted, language, kwargs)
             await self._run(job)
             with translation.override(language):
