@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Field, Model
+from django.db.models import DateTimeField, Field, Model
 from django.db.models.base import ModelState
+from django.utils import timezone
 
 
 @functools.cache
@@ -50,13 +51,21 @@ def _plain(model: type[Model]) -> tuple[bool, ...]:
                  for f in fields)
 
 
-def _params(objs: Sequence[Model], fields: tuple[Field[Any, Any], ...]) -> list[Any]:
-    plain = _plain(type(objs[0]))
+def _params(objs: Sequence[Model], fields: tuple[Field[Any, Any], ...], now: dt.datetime | None = None
+            ) -> list[Any]:
+    """The rows' values as the driver takes them; ``now``: what ``auto_now``/``auto_now_add`` fields are set to
+    (one instant for a batch; else each field's ``pre_save`` draws its own)."""
+    model = type(objs[0])
+    plain = _plain(model)
+    auto = tuple(how == _NOW for _c, _a, _f, how in _json_plan(model)) if now is not None else (False,) * len(fields)
     sqlite = connection.vendor == "sqlite"
     params: list[Any] = []
     for obj in objs:
-        for f, p in zip(fields, plain, strict=True):
-            value = f.pre_save(obj, True)
+        for f, p, at_now in zip(fields, plain, auto, strict=True):
+            if at_now:
+                value = obj.__dict__[f.attname] = now
+            else:
+                value = f.pre_save(obj, True)
             if p and (value is None or type(value) in (str, int)):
                 params.append(value)
             elif type(value) is dt.datetime and value.tzinfo is dt.UTC and settings.USE_TZ:
@@ -96,17 +105,19 @@ def _insert_many(model: type[Model], vendor: str, on_conflict: str, n: int, matc
             f"RETURNING {connection.ops.quote_name(pk_column)}, {connection.ops.quote_name(match_column)}")
 
 
-def rows_insert(objs: Sequence[Model], *, match: str | None, on_conflict: str = "") -> list[Model]:
+def rows_insert(objs: Sequence[Model], *, match: str | None, on_conflict: str = "",
+                now: dt.datetime | None = None) -> list[Model]:
     """``row_insert`` for several rows of one model in one statement (group commit of first-come claims). The
     new keys are matched back to the objects by the unique column ``match`` (the order of rows RETURNING gives
     is not something to rely on); returns the objects that got a row (all of them, unless ``on_conflict``
-    skipped some). With ``match=None`` nothing is returned and the objects keep no key (audit rows)."""
+    skipped some). With ``match=None`` nothing is returned and the objects keep no key (audit rows). ``now``: the
+    instant ``auto_now``/``auto_now_add`` fields take (a batch's, shared)."""
     if not objs:
         return []
     model = type(objs[0])
     _sql, fields = _insert(model, connection.vendor, on_conflict)
     sql = _insert_many(model, connection.vendor, on_conflict, len(objs), match)
-    params = _params(objs, fields)
+    params = _params(objs, fields, now)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         if match is None:
@@ -139,26 +150,51 @@ def json_recordset(model: type[Model], source: str, alias: str, *, skip: frozens
     return f"jsonb_to_recordset({source}) AS {alias}({', '.join(columns)})"
 
 
+_AS_IS, _NOW, _OTHER = 0, 1, 2
+
+
 @functools.cache
-def _json_plan(model: type[Model]) -> tuple[tuple[str, str, Field[Any, Any], bool], ...]:
-    """Per insert column of ``model``: (column, attribute, field, whether its ``pre_save`` must run — a field
-    class with its own, such as ``auto_now``/``auto_now_add`` dates; ``Field.pre_save`` is the attribute)."""
-    return tuple((str(f.column), f.attname, f, type(f).pre_save is not Field.pre_save) for f in insert_fields(model))
+def _json_plan(model: type[Model]) -> tuple[tuple[str, str, Field[Any, Any], int], ...]:
+    """Per insert column of ``model``: (column, attribute, field, how its value is found) — ``_NOW``: an
+    ``auto_now``/``auto_now_add`` datetime (set at insert); ``_OTHER``: a field class with a ``pre_save`` of its
+    own that must run; ``_AS_IS``: the attribute (``Field.pre_save``)."""
+    plan = []
+    for f in insert_fields(model):
+        if isinstance(f, DateTimeField) and (f.auto_now or f.auto_now_add):
+            kind = _NOW
+        elif type(f).pre_save is not Field.pre_save:
+            kind = _OTHER
+        else:
+            kind = _AS_IS
+        plan.append((str(f.column), f.attname, f, kind))
+    return tuple(plan)
 
 
-def json_row(obj: Model, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+def json_row(obj: Model, *, skip: frozenset[str] = frozenset(), now: dt.datetime | None = None) -> dict[str, Any]:
     """``obj``'s insert columns as a JSON object for ``json_recordset``: the fields' own ``pre_save`` (so
-    ``auto_now``/``auto_now_add`` are set on ``obj`` as ``row_insert`` sets them) and database values — text and
-    integers as they are, datetimes and dates in ISO 8601 (PostgreSQL reads the offset), JSON columns as the
-    nested value they hold."""
+    ``auto_now``/``auto_now_add`` are set on ``obj`` as ``row_insert`` sets them: to ``now`` when given — one
+    instant for a batch — else to ``timezone.now()``) and database values — text and integers as they are,
+    datetimes and dates in ISO 8601 (PostgreSQL reads the offset), JSON columns as the nested value they hold."""
     row: dict[str, Any] = {}
-    for column, attname, f, own in _json_plan(type(obj)):
+    attrs = obj.__dict__
+    for column, attname, f, how in _json_plan(type(obj)):
         if column in skip:
             continue
-        value = f.pre_save(obj, True) if own else getattr(obj, attname)
+        if how == _AS_IS:
+            value = attrs[attname] if attname in attrs else getattr(obj, attname)
+        elif how == _NOW:
+            value = attrs[attname] = now or timezone.now()
+        else:
+            value = f.pre_save(obj, True)
         kind = type(value)
         if value is None or kind is str or kind is int or kind is bool:
             row[column] = value
+        elif kind is dt.datetime:
+            if value.tzinfo is None:
+                raise TypeError(f"{column}: a naive datetime cannot be written through JSON")
+            row[column] = value.isoformat()
+        elif kind is dt.date:
+            row[column] = value.isoformat()
         elif isinstance(value, str):     # a TextChoices member: its value
             row[column] = str.__str__(value)
         elif isinstance(value, int) and not isinstance(value, bool):
@@ -220,8 +256,9 @@ def instance(model: type[M], values: dict[str, Any], related: dict[str, Model] |
     return obj
 
 
-def key_set(obj: Model, pk: Any) -> None:
-    """What ``row_insert`` does to an object once its row exists."""
-    obj.pk = pk
-    obj._state.adding = False
-    obj._state.db = connection.alias
+def key_set(obj: Model, pk: Any, alias: str | None = None) -> None:
+    """What ``row_insert`` does to an object once its row exists (``alias``: the connection's, if known)."""
+    obj.__dict__[obj._meta.pk.attname] = pk
+    state = obj._state
+    state.adding = False
+    state.db = alias or connection.alias

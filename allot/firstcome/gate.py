@@ -33,8 +33,16 @@ _deferring: contextvars.ContextVar[bool] = contextvars.ContextVar("allot_gate_de
 _due: set[str] = set()              # keys whose shared read was deferred (``shared_reads_deferred``)
 
 
+_keys: dict[tuple[str, dt.date, str], str] = {}
+
+
 def _key(slug: str, day: dt.date, scope_key: str) -> str:
-    return f"allot:fc:soldout:{slug}:{day:%Y%m%d}:{scope_key}"
+    key = _keys.get((slug, day, scope_key))
+    if key is None:
+        if len(_keys) >= 4096:
+            _keys.clear()
+        key = _keys[(slug, day, scope_key)] = f"allot:fc:soldout:{slug}:{day:%Y%m%d}:{scope_key}"
+    return key
 
 
 def flags_clear() -> None:

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 import psycopg
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from allot.core.audit import audit_entry
 from allot.core.locking import sqlite_write_queue
@@ -166,8 +167,9 @@ def batch_write(jobs: list[ClaimJob]) -> None:
 
 def _rows_write(accepted: list[ClaimJob]) -> None:
     """People, claims, parcels, audit rows and the units of the accepted jobs, a few multi-row statements."""
+    now = timezone.now()   # one instant for the batch's created_at/updated_at
     people = sorted((j.person for j in accepted), key=lambda p: p.id_index)   # a fixed lock order
-    rows_insert(people, match="id_index", on_conflict=UPSERT_CONFLICT)
+    rows_insert(people, match="id_index", on_conflict=UPSERT_CONFLICT, now=now)
     unchanged = [p.id_index for p in people if p.pk is None]   # returning residents, same phone and name
     if unchanged:
         ids = dict(Person.objects.filter(id_index__in=unchanged).values_list("id_index", "pk"))
@@ -176,7 +178,7 @@ def _rows_write(accepted: list[ClaimJob]) -> None:
                 p.pk = ids[p.id_index]
     for job in accepted:
         job.claim.person_id = job.person.pk
-    claims = rows_insert([j.claim for j in accepted], match="number")
+    claims = rows_insert([j.claim for j in accepted], match="number", now=now)
     if len(claims) != len(accepted):
         raise _BatchRefused("claim rows")
     parcels = []
@@ -184,11 +186,11 @@ def _rows_write(accepted: list[ClaimJob]) -> None:
         if job.parcel is not None:
             job.parcel.claim = job.claim
             parcels.append(job.parcel)
-    if len(rows_insert(parcels, match="number")) != len(parcels):
+    if len(rows_insert(parcels, match="number", now=now)) != len(parcels):
         raise _BatchRefused("parcel rows")
     audits = [audit_entry("allot.firstcome.claim_accepted", obj=j.claim, actor_label=j.actor_label,
                           data=j.audit_data) for j in accepted]
-    rows_insert(audits, match=None)
+    rows_insert(audits, match=None, now=now)
     taken = collections.Counter(j.claim.quota_id for j in accepted)
     with connection.cursor() as cursor:
         for quota_id in sorted(taken):
@@ -288,16 +290,23 @@ def _batch_write_pg(jobs: list[ClaimJob]) -> None:
     its own; inside the caller's it is part of it."""
     doc: dict[str, list[Any]] = {"claims": [], "parcels": [], "audits": []}
     people: dict[str, dict[str, Any]] = {}   # one row a person: a batch may hold one person in two campaigns,
-    for n, job in enumerate(jobs):           # and an upsert may not touch a row twice (the latest details win)
+    now = timezone.now()                     # and an upsert may not touch a row twice (the latest details win)
+    for n, job in enumerate(jobs):
         number = job.claim.number
-        doc["claims"].append({**json_row(job.claim, skip=_CLAIM_SKIP), _PERSON_KEY: job.person.id_index, _ORD: n})
-        people[job.person.id_index] = json_row(job.person)
+        row = json_row(job.claim, skip=_CLAIM_SKIP, now=now)
+        row[_PERSON_KEY], row[_ORD] = job.person.id_index, n
+        doc["claims"].append(row)
+        people[job.person.id_index] = json_row(job.person, now=now)
         if job.parcel is not None:
             job.parcel.claim = job.claim
-            doc["parcels"].append({**json_row(job.parcel, skip=_PARCEL_SKIP), _CLAIM_NUMBER: number})
+            row = json_row(job.parcel, skip=_PARCEL_SKIP, now=now)
+            row[_CLAIM_NUMBER] = number
+            doc["parcels"].append(row)
         entry = audit_entry("allot.firstcome.claim_accepted", obj=job.claim, actor_label=job.actor_label,
                             data=job.audit_data)
-        doc["audits"].append({**json_row(entry, skip=_AUDIT_SKIP), _CLAIM_NUMBER: number})
+        row = json_row(entry, skip=_AUDIT_SKIP, now=now)
+        row[_CLAIM_NUMBER] = number
+        doc["audits"].append(row)
     doc["people"] = list(people.values())
     payload = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     # inside the caller's transaction, a savepoint: a failed statement must not abort the caller's transaction
@@ -317,16 +326,17 @@ def _batch_write_pg(jobs: list[ClaimJob]) -> None:
             rows = cursor.fetchall()
     if len(rows) != len(jobs):
         raise _BatchRefused(f"{len(rows)} answers for {len(jobs)} claims")
+    alias = connection.alias
     for n, claim_id, person_id, parcel_id, already in sorted(rows):
         job = jobs[n]
         if claim_id is None:
             job.outcome = ALREADY if already else SOLD_OUT
             continue
-        key_set(job.person, person_id)
+        key_set(job.person, person_id, alias)
         job.claim.person_id = person_id
-        key_set(job.claim, claim_id)
+        key_set(job.claim, claim_id, alias)
         if job.parcel is not None:
-            key_set(job.parcel, parcel_id)
+            key_set(job.parcel, parcel_id, alias)
         job.outcome = ACCEPTED
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -71,6 +72,7 @@ from .claims import claim_created_out
 logger = logging.getLogger("django.request")
 
 DEFAULT_MAX_IN_FLIGHT = 96
+DEFAULT_MAX_LAG_MS = 40
 DEFAULT_WSGI_THREADS = 14
 _HEADERS = {b"host": "HTTP_HOST", b"accept-language": "HTTP_ACCEPT_LANGUAGE", b"cookie": "HTTP_COOKIE",
             b"x-forwarded-proto": "HTTP_X_FORWARDED_PROTO", b"content-length": "CONTENT_LENGTH",
@@ -102,12 +104,6 @@ def _environ(scope: Scope) -> dict[str, Any]:
 def _encode_headers(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
     """Header names and values as the WSGI bridge sends Django's (a2wsgi: stripped, names in lower case)."""
     return [(k.strip().lower().encode("latin1"), v.strip().encode("latin1")) for k, v in headers]
-
-
-async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
-                body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": _encode_headers(headers)})
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _read(receive: Receive, length: int) -> bytes | None:
@@ -161,6 +157,26 @@ class _Waker:
                 future.set_result(None)
 
 
+class _Lag:
+    """How late this event loop runs what falls due, in seconds: a timer every ``PERIOD`` notes its own delay.
+    A loop that is late is behind with the requests it has already taken in; admitting more claims then only
+    makes every answer later, so the lane refuses new ones until it has caught up."""
+
+    PERIOD = 0.005
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.seconds = 0.0
+        self._due = loop.time() + self.PERIOD
+        loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        self.seconds = max(0.0, now - self._due)
+        self._due = now + self.PERIOD
+        self.loop.call_at(self._due, self._tick)
+
+
 class ClaimLane:
     """The ASGI application: the claim lane, and ``wsgi_app`` (Django, with ``fast`` its fast lane) for the rest."""
 
@@ -170,12 +186,14 @@ class ClaimLane:
             getattr(settings, "ALLOT_WSGI_THREADS", DEFAULT_WSGI_THREADS)))
         self.patterns = [re.compile(p) for p in getattr(settings, "ALLOT_ADMISSION_PATHS", admission.DEFAULT_PATHS)]
         self.cap = int(getattr(settings, "ALLOT_LANE_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT))
+        self.max_lag = float(getattr(settings, "ALLOT_LANE_MAX_LAG_MS", DEFAULT_MAX_LAG_MS)) / 1000
+        self._lag: _Lag | None = None
         self.in_flight = 0
         self.stats: collections.Counter[str] = collections.Counter()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="allot-lane")
         self._waker: _Waker | None = None
         self._teaching: dict[tuple[str, ...], asyncio.Event] = {}   # keys whose headers a claim is learning now
-        self._encodings: dict[int, tuple[tuple[tuple[str, str], ...], list[tuple[bytes, bytes]]]] = {}
+        self._encodings: dict[int, tuple[object, list[tuple[bytes, bytes]]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -189,7 +207,9 @@ class ClaimLane:
                 reply = admission.early_reply(environ)
                 if reply is not None:
                     self.stats["replayed"] += 1
-                    await _send(send, int(reply.status[:3]), reply.headers, reply.body)
+                    await send({"type": "http.response.start", "status": int(reply.status[:3]),
+                                "headers": self._encoded(reply.headers)})
+                    await send({"type": "http.response.body", "body": reply.body})
                     return
                 match = PATH.match(path)
                 if (match is not None and environ["REQUEST_METHOD"] == "POST" and enabled()
@@ -216,8 +236,17 @@ class ClaimLane:
 
     # --- a claim -------------------------------------------------------------------------------------------
 
-    async def _claim(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any], slug: str) -> None:
+    def _overloaded(self) -> bool:
+        """Past the cap of claims in the lane, or the loop behind by more than ``ALLOT_LANE_MAX_LAG_MS``."""
         if self.in_flight >= self.cap:
+            return True
+        lag = self._lag
+        if lag is None or lag.loop is not asyncio.get_running_loop():
+            lag = self._lag = _Lag(asyncio.get_running_loop())
+        return lag.seconds > self.max_lag
+
+    async def _claim(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any], slug: str) -> None:
+        if self._overloaded():
             self.stats["busy"] += 1
             await self._busy(scope, receive, send, environ)
             return
@@ -255,18 +284,20 @@ class ClaimLane:
             self.stats["django:learn"] += 1
             await self._learn(key, scope, _replay(receive, body), send)   # Django answers; the lane learns
             return None
-        prepared = await self._fields(body, slug)
+        now = timezone.now()
+        prepared = await self._fields(body, slug, now)
         if prepared is None:
             self.stats["django:fields"] += 1
             await self.bridge(scope, _replay(receive, body), send)
             return None
         cc, fields = prepared
-        status, content = await self._answer(cc, fields, language, environ)
+        status, content = await self._answer(cc, fields, language, environ, now)
         self.stats[str(status)] += 1
         return status, self._encoded(headers), content
 
-    def _encoded(self, headers: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
-        """Learned headers as ASGI wants them, encoded once per header set (as the WSGI bridge encodes Django's)."""
+    def _encoded(self, headers: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+        """Headers Django gave (learned, or of a replayed answer) as ASGI wants them, encoded once per header set
+        (as the WSGI bridge encodes Django's)."""
         hit = self._encodings.get(id(headers))
         if hit is None or hit[0] is not headers:
             if len(self._encodings) > 64:
@@ -299,13 +330,16 @@ class ClaimLane:
         entry = waitroom.plain_busy()
         busy = admission.busy_reply(environ)
         if busy is not None:
-            headers, body = busy.render(entry)
-            await _send(send, int(busy.status[:3]), headers, body)
+            headers, body = busy.render(entry)   # Django's headers, then this answer's own
+            encoded = [*self._encoded(busy.headers), *_encode_headers(headers[len(busy.headers):])]
+            await send({"type": "http.response.start", "status": int(busy.status[:3]), "headers": encoded})
+            await send({"type": "http.response.body", "body": body})
             return
         # Django builds the first busy answer of this key (AdmissionWSGI, with this entry); later ones are filled in
         await self.bridge({**scope, admission.FRONT_BUSY: entry}, receive, send)
 
-    async def _fields(self, body: bytes, slug: str) -> tuple[selectors.ClaimCampaign, dict[str, Any]] | None:
+    async def _fields(self, body: bytes, slug: str, now: dt.datetime
+                      ) -> tuple[selectors.ClaimCampaign, dict[str, Any]] | None:
         """``ClaimFastWSGI._fields`` on the loop: None where Django must answer."""
         try:
             data = json.loads(body)
@@ -319,7 +353,7 @@ class ClaimLane:
             except DomainError:
                 return None
         campaign = cc.campaign
-        w = selectors.window(campaign)
+        w = selectors.window(campaign, now)
         if w.state != "open":
             return None
         name = gate.scope_field(campaign.quota_scope)
@@ -330,22 +364,21 @@ class ClaimLane:
         return None if sold else (cc, fields)
 
     async def _answer(self, cc: selectors.ClaimCampaign, fields: dict[str, Any], language: str,
-                      environ: dict[str, Any]) -> tuple[int, bytes]:
+                      environ: dict[str, Any], now: dt.datetime) -> tuple[int, bytes]:
         proof = fields.pop("altcha")
         kwargs: dict[str, Any] = {
             "campaign": cc.campaign, "request": ClaimRequest(**fields), "proof": proof,
             "client": Client(ip=str(environ.get("REMOTE_ADDR") or "")), "channel": Claim.Channel.API,
-            "list_ids": cc.list_ids, "now": timezone.now()}
+            "list_ids": cc.list_ids, "now": now}
         try:
             job = self._prepare_here(language, kwargs)
             if job is None:
                 self.stats["prepared in a thread"] += 1
                 job = await self._in_thread(self._prepare_counted, language, kwargs)
             await self._run(job)
-            with translation.override(language):
-                if job.error is not None:
-                    raise job.error
-                return 201, encode(claim_created_out(job.claim, cc.campaign))
+            if job.error is not None:
+                raise job.error
+            return 201, encode(claim_created_out(job.claim, cc.campaign))   # nothing in it to translate
         except DomainError as exc:
             with translation.override(language):
                 return exc.status, encode(error_body(exc))
