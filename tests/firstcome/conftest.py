@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.firstcome.hangzhou import clear_caches, hangzhou, redis_store  # noqa: F401 - fixtures
+from tests.firstcome.lane import plain, served  # noqa: F401 - fixtures
 
 
 @pytest.fixture(autouse=True)

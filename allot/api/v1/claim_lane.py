@@ -45,6 +45,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -53,7 +54,7 @@ import pydantic
 from a2wsgi import WSGIMiddleware
 from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.utils import timezone, translation
 
 from allot.core import admission, waitroom
@@ -132,6 +133,24 @@ def _replay(receive: Receive, body: bytes) -> Receive:
         return await receive()
 
     return again
+
+
+def threads_close(executor: ThreadPoolExecutor) -> None:
+    """Each thread of ``executor`` closes its database connections (one task per thread, held at a barrier until
+    all of them run, so that no thread takes two), then the executor ends."""
+    n = executor._max_workers
+    barrier = threading.Barrier(n)
+
+    def close() -> None:
+        try:
+            barrier.wait(timeout=10)
+        finally:
+            connections.close_all()
+
+    for future in [executor.submit(close) for _ in range(n)]:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            future.result(timeout=30)
+    executor.shutdown(wait=True)
 
 
 class _Waker:
@@ -228,11 +247,16 @@ class ClaimLane:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if os.environ.get("ALLOT_LANE_STATS"):
+                if os.environ.get("ALLOT_LANE_STATS"):   # bench/surge.py: what the lane answered, by kind
                     print(f"claim lane {os.getpid()}: {dict(self.stats)}", file=sys.stderr, flush=True)
-                self._pool.shutdown(wait=False)
+                await asyncio.get_running_loop().run_in_executor(None, self.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def close(self) -> None:
+        """Close the database connections of the lane's and the bridge's threads, and end those threads."""
+        for executor in (self._pool, self._wsgi.executor):
+            threads_close(executor)
 
     # --- a claim -------------------------------------------------------------------------------------------
 

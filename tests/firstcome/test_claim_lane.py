@@ -1,0 +1,403 @@
+"""The claim lane (``allot.api.v1.claim_lane``, served by config/asgi.py): admitted API claims answered on the event
+loop, exactly as Django answers them — same status, headers and body — everything else handed to Django; its
+admission (a cap, a late loop) answered busy at once; Redis down refused with 503; a refusal counted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+import time
+
+import pytest
+from django.core.cache import cache
+from django.test import override_settings
+
+from allot.firstcome import gate, services
+from allot.firstcome.models import Claim, Quota
+from allot.firstcome.services import claim_create
+from tests.abuse.proof import solved
+from tests.firstcome.hangzhou import REDIS_DOWN_URL, build_hangzhou, claim_body, claim_request, clear_caches
+from tests.firstcome.lane import URL, call, call_many, code
+
+# what differs from answer to answer whoever gives it
+_PER_ANSWER = {"content-length", "retry-after"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    clear_caches()
+    services._claim_writer.batches = services._claim_writer.jobs = 0
+    yield
+    clear_caches()
+
+
+def _same_but_the_claim(body: bytes) -> object:
+    """The body with what differs from claim to claim (its number, its parcel's number, the time) blanked."""
+    return json.loads(re.sub(r'"(number|created_at)": "[^"]*"', r'"\1": "…"', body.decode()))
+
+
+def _assert_same(lane, django) -> None:
+    assert lane[0] == django[0]
+    assert {k: v for k, v in lane[1].items() if k not in _PER_ANSWER} == {
+        k: v for k, v in django[1].items() if k not in _PER_ANSWER}
+    assert lane[1]["content-length"] == str(len(lane[2]))
+    assert _same_but_the_claim(lane[2]) == _same_but_the_claim(django[2])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_the_lane_answers_as_django_does_and_django_sees_only_the_first_claim(served, plain, language):
+    # given: a campaign with units for everyone
+    build_hangzhou(quota=10)
+
+    # when: the first claim (Django answers it; the lane learns its headers), then a claim, the same person again,
+    # a bad proof and a refused ID number — each also sent to Django alone as another resident
+    first = call(served.lane, claim_body(1), language=language)
+    after_first = served.django_calls
+    pairs = [
+        (call(served.lane, claim_body(2), language=language), call(plain, claim_body(12), language=language)),
+        (call(served.lane, claim_body(2), language=language), call(plain, claim_body(12), language=language)),
+        (call(served.lane, claim_body(3, altcha="x"), language=language),
+         call(plain, claim_body(13, altcha="x"), language=language)),
+        (call(served.lane, claim_body(4, id_number="110101199003071234"), language=language),
+         call(plain, claim_body(14, id_number="110101199003071234"), language=language)),
+    ]
+
+    # then: Django answered only the first; every other answer is Django's own but for the claim itself
+    assert first[0] == 201 and after_first == 1
+    assert served.django_calls == 1
+    assert [lane[0] for lane, _django in pairs] == [201, 409, 400, 400]
+    for lane, django in pairs:
+        _assert_same(lane, django)
+    assert [code(pairs[n][0]) for n in (1, 2, 3)] == ["already_claimed", "altcha_invalid", "id_number_checksum"]
+    assert pairs[1][0][1]["content-language"] == ("en" if language == "en" else "zh-hans")
+    assert Claim.objects.count() == 3   # 1, 2 and 12, nobody else
+    assert services._claim_writer.jobs >= 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_at_the_opening_one_claim_teaches_the_headers_and_the_others_wait_for_it(served):
+    # given
+    build_hangzhou(quota=20)
+
+    # when: twelve residents at once, before the lane has seen any answer of Django's
+    answers = call_many(served.lane, [claim_body(n) for n in range(1, 13)])
+
+    # then: all accepted; only one went to Django
+    assert [a[0] for a in answers] == [201] * 12
+    assert served.django_calls == 1
+    assert Claim.objects.count() == 12
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claims_that_arrive_together_are_written_in_one_batch(served):
+    # given: the headers learned
+    build_hangzhou(quota=30)
+    assert call(served.lane, claim_body(1))[0] == 201
+    batches, jobs = services._claim_writer.batches, services._claim_writer.jobs
+
+    # when: twenty claims at once, while the writer is held (the process's SQLite writer lock, which it takes for
+    # every batch): the first batch waits for it and the rest queue behind
+    with services._sqlite_writer:
+        done: list = []
+        t = threading.Thread(target=lambda: done.append(call_many(served.lane, [claim_body(n)
+                                                                                  for n in range(2, 22)])))
+        t.start()
+        deadline = time.monotonic() + 20
+        while services._claim_writer.jobs + len(services._claim_writer._queue) < jobs + 20:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    t.join(30)
+
+    # then: all accepted, in two batches (the first one taken, then everything that queued behind it)
+    assert [a[0] for a in done[0]] == [201] * 20
+    assert services._claim_writer.jobs - jobs == 20
+    assert services._claim_writer.batches - batches == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_past_its_cap_the_lane_answers_busy_at_once_as_django_does(served):
+    # given: the headers learned, then no room left in the lane
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    served.lane.cap = 0
+    calls = served.django_calls
+
+    # when: two claims
+    first, second = call(served.lane, claim_body(2)), call(served.lane, claim_body(3))
+
+    # then: both busy with a Retry-After; Django built the first (the lane replays it, filled in, for the second)
+    for answer in (first, second):
+        assert answer[0] == 503 and code(answer) == "busy"
+        assert 2 <= int(answer[1]["retry-after"]) <= 60
+    assert served.django_calls == calls + 1
+    assert {k: v for k, v in first[1].items() if k not in _PER_ANSWER} == {
+        k: v for k, v in second[1].items() if k not in _PER_ANSWER}
+    assert Claim.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_loop_running_late_refuses_new_claims_until_it_catches_up(served):
+    # given: the headers learned
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+
+    # when: the loop's lag reads above the limit (the lane's timer keeps measuring it; a tiny limit stands in for
+    # a loop that is behind)
+    served.lane.max_lag = -1.0
+    late = call(served.lane, claim_body(2))
+    served.lane.max_lag = 10.0
+    caught_up = call(served.lane, claim_body(3))
+
+    # then
+    assert late[0] == 503 and code(late) == "busy"
+    assert caught_up[0] == 201
+    assert Claim.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sold_out_for_today_is_replayed_without_django(served):
+    # given: one unit, taken; the next claim finds none (the lane answers, and the area is flagged sold out)
+    build_hangzhou(quota=1)
+    assert call(served.lane, claim_body(1))[0] == 201
+    sold = call(served.lane, claim_body(2))
+    calls = served.django_calls
+
+    # when: more claims; the first meets the flag, so Django's admission gate answers it and marks its answer
+    # replayable; the lane replays it to the others
+    again = [call(served.lane, claim_body(n)) for n in (3, 4, 5, 6)]
+
+    # then: the same refusal every time, and Django saw only the first after the flag
+    assert sold[0] == 409 and code(sold) == "sold_out"
+    assert [a[0] for a in again] == [409] * 4 and all(a == again[0] for a in again)
+    assert json.loads(again[0][2]) == json.loads(sold[2])
+    assert served.django_calls == calls + 1
+    assert served.lane.stats["replayed"] == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_everything_but_a_claim_goes_to_django_and_gets_its_answer(served, plain):
+    build_hangzhou(quota=4)
+    path = URL + "/remaining"
+
+    through_lane = call(served.lane, method="GET", path=path)
+    alone = call(plain, method="GET", path=path)
+
+    assert through_lane[0] == alone[0] == 200
+    assert through_lane[1] == alone[1]
+    assert json.loads(through_lane[2]) == json.loads(alone[2])
+    assert served.django_calls == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_the_lane_counts_takes_and_writes_a_batch_in_one_script_call(served, redis_store):
+    # given: the headers learned, the day loaded
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    scripts = int(redis_store.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+    # when: one claim
+    answer = call(served.lane, claim_body(2))
+
+    # then: proof, counters and unit in one script call
+    assert answer[0] == 201
+    assert int(redis_store.info("commandstats")["cmdstat_evalsha"]["calls"]) - scripts == 1
+    assert Claim.objects.count() == 2 == Quota.objects.get().taken
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_the_lane_refuses_with_503_and_takes_nothing(served, settings):
+    # given: the headers learned with Redis up, then Redis gone (nothing listens at REDIS_DOWN_URL)
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    settings.REDIS_URL = REDIS_DOWN_URL
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": REDIS_DOWN_URL}}
+
+    # when
+    answers = [call(served.lane, claim_body(n)) for n in (2, 3)]
+
+    # then: 503 (the abuse controls' store is Redis: it answers for them), nothing written
+    assert [(a[0], code(a)) for a in answers] == [(503, "rate_limit_unavailable")] * 2
+    assert "retry-after" not in answers[0][1] or int(answers[0][1]["retry-after"]) > 0
+    assert Claim.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_a_claim_the_plan_refuses_is_counted_and_spends_its_proof(served, redis_store):
+    # given: the headers learned
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    proof = solved("claim")
+
+    # when: an address outside the campaign's city (the lane checks it on the loop, then counts it in a thread)
+    refused = call(served.lane, claim_body(2, district="350203", altcha=proof))
+    replayed = call(served.lane, claim_body(3, altcha=proof))
+
+    # then: its own error; its attempt counted; its proof spent
+    assert refused[0] == 400 and "district" in {e["field"] for e in json.loads(refused[2])["errors"]}
+    assert len(redis_store.keys("*:claim:id:*")) == 2
+    assert (replayed[0], code(replayed)) == (400, "altcha_replayed")
+    assert served.lane.stats["prepared in a thread"] >= 1
+    assert Claim.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_that_needs_the_database_first_is_prepared_in_a_thread(served):
+    # given: the headers learned on one campaign; a second campaign whose day has no quota row yet (the claim
+    # opens it: a write the event loop may not do)
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    build_hangzhou(quota=10, slug="second")
+    before = served.lane.stats["prepared in a thread"]
+
+    # when
+    answer = call(served.lane, claim_body(2), path="/api/v1/campaigns/second/claims")
+
+    # then: accepted, prepared in a thread (the ORM refuses to run on the loop), the next one on the loop
+    assert answer[0] == 201
+    assert served.lane.stats["prepared in a thread"] == before + 1
+    assert call(served.lane, claim_body(3), path="/api/v1/campaigns/second/claims")[0] == 201
+    assert served.lane.stats["prepared in a thread"] == before + 1
+    assert Quota.objects.get(campaign__slug="second").taken == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(ALLOT_CLAIM_GROUP_COMMIT=False)
+def test_without_group_commit_the_lane_writes_each_claim_alone_in_a_thread(served):
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+
+    answers = call_many(served.lane, [claim_body(n) for n in (2, 3, 4)])
+
+    assert [a[0] for a in answers] == [201] * 3
+    assert services._claim_writer.jobs == 0
+    assert Claim.objects.count() == 4 == Quota.objects.get().taken
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refusal_worded_in_the_writer_thread_is_in_the_resident_s_language(served):
+    # given: one unit; the lane learns the headers in both languages, the English claim takes the unit
+    build_hangzhou(quota=2)
+    assert call(served.lane, claim_body(1), language="zh-hans")[0] == 201
+    assert call(served.lane, claim_body(2), language="en")[0] == 201
+
+    # when: the next claims reach the writer, which finds no unit left and words the refusal (with the next
+    # opening's time in it)
+    gate.flags_clear()
+    english = call(served.lane, claim_body(3), language="en")
+
+    # then
+    assert (english[0], code(english)) == (409, "sold_out")
+    assert "units are all taken" in json.loads(english[2])["errors"][0]["message"]
+
+
+def test_within_deferred_reads_the_gate_never_waits_for_the_shared_cache(monkeypatch):
+    # given: the shared cache counted
+    gate.flags_clear()
+    reads: list[str] = []
+    real_get = cache.get
+    monkeypatch.setattr(cache, "get", lambda key, *a, **kw: reads.append(key) or real_get(key, *a, **kw))
+    day = dt.date(2026, 12, 2)
+    cache.set(gate._key("c", day, "city"), 1)
+
+    # when: the lane's question, then the reads it deferred (in a thread of the lane's, in production)
+    with gate.shared_reads_deferred():
+        first = gate.is_sold_out(slug="c", day=day, scope_key="city")
+    assert reads == [] and gate.deferred_reads_pending()
+    gate.deferred_reads_run()
+
+    # then: the loop got the local answer at once; the deferred read set the flag for the next question
+    assert first is False
+    assert reads == [gate._key("c", day, "city")]
+    assert gate.is_sold_out(slug="c", day=day, scope_key="city") is True
+    gate.flags_clear()
+    cache.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_wakes_a_batch_with_one_call_into_the_event_loop(served, monkeypatch):
+    # given: the lane's waker counted
+    from allot.api.v1 import claim_lane
+
+    build_hangzhou(quota=30)
+    assert call(served.lane, claim_body(1))[0] == 201
+    wakes: list[int] = []
+    real = claim_lane._Waker.wake
+    monkeypatch.setattr(claim_lane._Waker, "wake", lambda self, jobs: wakes.append(len(jobs)) or real(self, jobs))
+
+    # when: ten claims at once, written while the writer is held, so that they form two batches (the first one
+    # taken before the writer meets the held lock, then all the others)
+    w = services._claim_writer
+    jobs, batches = w.jobs, w.batches
+    with services._sqlite_writer:
+        done: list = []
+        t = threading.Thread(target=lambda: done.append(call_many(served.lane, [claim_body(n)
+                                                                                  for n in range(2, 12)])))
+        t.start()
+        deadline = time.monotonic() + 20
+        while w.jobs + len(w._queue) < jobs + 10:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    t.join(30)
+
+    # then: every claim accepted; one wake per batch, for all of its claims
+    assert [a[0] for a in done[0]] == [201] * 10
+    assert w.batches - batches == 2
+    assert sum(wakes) == 10 and len(wakes) == 2, wakes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claim_create_still_works_beside_the_lane(served):
+    # the desk's and the demo's path (no proof, no limits) through the same writer
+    campaign = build_hangzhou(quota=2)
+    assert call(served.lane, claim_body(1))[0] == 201
+    claim = claim_create(campaign=campaign, request=claim_request(2), list_ids=())
+    assert claim.pk and Claim.objects.count() == 2
+
+
+def test_the_lane_is_what_config_asgi_serves():
+    from allot.api.v1.claim_lane import ClaimLane
+    from config import asgi, wsgi
+
+    assert isinstance(asgi.application, ClaimLane)
+    assert asgi.application.fast is wsgi.fast_lane
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_event_loop_never_reads_the_shared_sold_out_flags_itself(served, monkeypatch):
+    # given: reads of the shared cache noted with the thread that made them (the loop runs in this thread; each
+    # thread has its own cache object, so the class is patched)
+    build_hangzhou(quota=10)
+    loop_thread = threading.current_thread()
+    readers: list[bool] = []
+    backend = type(cache._connections[cache._alias])   # the configured backend's class
+    real_get = backend.get
+    monkeypatch.setattr(backend, "get", lambda self, key, *a, **kw: readers.append(
+        threading.current_thread() is loop_thread) or real_get(self, key, *a, **kw))
+
+    # when: claims through the lane, with the flags' local answers expired in between
+    for n in range(1, 4):
+        gate.flags_clear()
+        assert call(served.lane, claim_body(n))[0] == 201
+    time.sleep(0.2)   # the deferred reads run in the lane's threads, not awaited
+
+    # then: the shared flags were read, never by the loop
+    assert readers and not any(readers), readers
+
+
+@pytest.mark.django_db
+def test_the_window_kept_for_an_instant_follows_a_campaign_changed_in_place():
+    from django.utils import timezone
+
+    from allot.campaigns.models import Campaign
+    from allot.firstcome.selectors import window
+
+    campaign = build_hangzhou(quota=1)
+    now = timezone.now()
+    assert window(campaign, now).state == "open"
+    assert window(campaign, now) is window(campaign, now)          # asked again for the same instant: kept
+    campaign.status = Campaign.Status.ENDED
+    assert window(campaign, now).state == "closed"                  # the campaign changed: computed afresh
