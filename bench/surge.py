@@ -670,7 +670,8 @@ def main() -> None:
     p.add_argument("--interface", choices=("asgi", "wsgi"), default="asgi",
                    help="granian: asgi (config/asgi.py: the claim lane, Django in threads; as make demo serves) or "
                         "wsgi (config/wsgi.py alone); gunicorn serves wsgi")
-    p.add_argument("--loop", choices=("uvloop", "asyncio", "auto"), default="uvloop", help="granian's event loop (asgi)")
+    p.add_argument("--loop", choices=("uvloop", "asyncio", "auto"), default="uvloop",
+                   help="granian's event loop (asgi)")
     p.add_argument("--lane-cap", type=int, default=96,
                    help="claims per process waiting in the claim lane (ALLOT_LANE_MAX_IN_FLIGHT; asgi)")
     p.add_argument("--conns", type=int, default=None,

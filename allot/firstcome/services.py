@@ -301,7 +301,7 @@ def store_day_rebuild(*, campaign: Campaign, day: dt.date, wait: bool = True) ->
 def _take_in_redis(campaign: Campaign, w: selectors.Window, quota_id: int, scope_key: str, person: str,
                    first: int | None = None) -> None:
     """``store.take`` until it answers (a day or an area not loaded is loaded first); ``first``: the answer of a
-    take already made (``store.take_counted``)."""
+    take already made (``store.take_batch``)."""
     for _attempt in range(3):
         if first is not None:
             result, first = first, None

@@ -194,7 +194,7 @@ def unavailable() -> DomainError:
 def rate_plan(*, scope: str, keys: dict[str, str]) -> list[tuple[str, str, int, int, int]]:
     """What ``rate_count`` counts for ``keys``: (kind, counter key, window seconds, window end, limit) for each
     non-empty key that ``scope`` limits. For a caller that counts in a Redis script of its own (the first-come
-    claim counts and takes its unit in one round trip: ``allot.firstcome.store.take_counted``)."""
+    claim writer counts a batch of claims and takes their units in one round trip: ``firstcome.store.take_batch``)."""
     rules = limits(scope)
     now = time.time()
     todo: list[tuple[str, str, int, int, int]] = []

@@ -271,3 +271,68 @@ def test_4_processes_of_12_threads_through_group_commit_give_exactly_the_quota(c
     batches, jobs = sum(s[0] for s in writer_stats), sum(s[1] for s in writer_stats)
     assert jobs >= QUOTA
     assert batches < jobs, writer_stats   # claims were grouped: fewer transactions than claims
+
+
+# --- the claim lane (config/asgi.py): processes, each with many claims at once on its event loop -----------
+
+def _child_lane(people: list[int], barrier, results) -> None:
+    """One server process's worth: the ASGI application with its claim lane, ``people`` claiming all at once on
+    its event loop (each claim's answer, by its error code, into ``results``)."""
+    import json
+
+    from tests.firstcome.hangzhou import claim_body
+    from tests.firstcome.lane import Served, call_many
+
+    served = Served()
+    try:
+        bodies = [claim_body(n) for n in people]   # proofs of work solved before the start
+        connections.close_all()
+        barrier.wait()
+        for status, _headers, body in call_many(served.lane, bodies):
+            results.put("ok" if status == 201 else json.loads(body)["errors"][0]["code"])
+    finally:
+        served.close()
+        connections.close_all()
+
+
+def _race_lane(people_of_each: list[list[int]]) -> list[str]:
+    ctx = mp.get_context("fork")
+    connections.close_all()
+    barrier, results = ctx.Barrier(len(people_of_each)), ctx.Queue()
+    procs = [ctx.Process(target=_child_lane, args=(people, barrier, results)) for people in people_of_each]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in range(sum(len(p) for p in people_of_each))]
+    for p in procs:
+        p.join(30)
+    return outcomes
+
+
+@pytest.mark.parametrize("path", ["database", "redis"])
+@pytest.mark.django_db(transaction=True)
+def test_8_processes_through_the_claim_lane_give_exactly_the_quota(campaign, request, path):
+    if path == "redis":
+        request.getfixturevalue("redis_path")
+
+    outcomes = _race_lane([list(range(i, PEOPLE, PROCS)) for i in range(PROCS)])
+
+    assert outcomes.count("ok") == QUOTA, outcomes
+    assert outcomes.count("sold_out") == PEOPLE - QUOTA
+    assert Claim.objects.count() == QUOTA == Quota.objects.get().taken
+
+
+@pytest.mark.parametrize("path", ["database", "redis"])
+@pytest.mark.django_db(transaction=True)
+def test_one_person_from_8_processes_at_once_through_the_claim_lane_gets_one_claim(campaign, request, settings,
+                                                                                     path):
+    if path == "redis":
+        request.getfixturevalue("redis_path")
+    # the per-ID and per-phone limits would stop this resident's 48 attempts first (429): lifted, to reach the claim
+    settings.ALLOT_RATE_LIMITS = {"claim": {"id": (1000, 3600), "phone": (1000, 86400), "ip": (10**6, 3600)}}
+
+    outcomes = _race_lane([[7] * 6 for _ in range(PROCS)])   # 48 requests of one resident
+
+    assert outcomes.count("ok") == 1, outcomes
+    assert outcomes.count("already_claimed") == PROCS * 6 - 1
+    assert Claim.objects.count() == 1 == Quota.objects.get().taken
+

@@ -62,7 +62,7 @@ def _quota(campaign, day: dt.date | None = None, scope_key: str = "city") -> Quo
 
 def _job(campaign, n: int, *, now: dt.datetime | None = None, number: str | None = None, **over: Any
          ) -> writer.ClaimJob:
-    """The job ``services._write_grouped`` hands the writer for ``claim_request(n, **over)``."""
+    """The job ``services.claim_job`` hands the writer for ``claim_request(n, **over)`` (nothing to count)."""
     now = now or timezone.now()
     w = window(campaign, now)
     parsed = services._parse(campaign, claim_request(n, **over))

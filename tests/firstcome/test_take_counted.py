@@ -1,7 +1,7 @@
 """With Redis, a claim's proof of work is redeemed, its attempt counted and its unit taken in one round trip
-(``store.take_counted``, called by ``resident.claim_submit``), with the answers and the order of the separate
-steps: a replayed proof counts nothing and takes nothing; an attempt over a limit is counted, spends its proof and
-takes nothing; a claim the service refuses before its unit is counted and spends its proof."""
+(``store.take_batch``, run by the claim writer for ``resident.claim_submit``), with the answers and the order of
+the separate steps: a replayed proof counts nothing and takes nothing; an attempt over a limit is counted, spends
+its proof and takes nothing; a claim the service refuses before its unit is counted and spends its proof."""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
-"""`manage.py serve_demo`: the web server (granian serving the WSGI application, static files through whitenoise;
-`--server gunicorn` for the pure-Python alternative) and the scheduler worker side by side, for the demo city.
-Ctrl-C stops both. granian answered an opening surge at 10× overload with a p99 of 68 ms where gunicorn took
-4.4 s on the same machine (bench/README.md), so it is the default."""
+"""`manage.py serve_demo`: the web server and the scheduler worker side by side, for the demo city. Ctrl-C stops
+both.
+
+The server is granian serving config/asgi.py: the claim lane answers first-come API claims on an event loop and
+Django runs in threads behind it (docs/adr/0012-claim-lane.md; static files through whitenoise). ``--interface
+wsgi`` serves config/wsgi.py alone in granian's threads, ``--server gunicorn`` that under gunicorn (pure Python:
+it took 4.4 s at the 99th percentile where granian took 68 ms in an early surge, bench/README.md)."""
 
 from __future__ import annotations
 
@@ -22,8 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default="127.0.0.1:8000")
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--threads", type=int, default=None,
-                            help="threads per worker process (default: the admission cap + 2, a few to refuse with)")
+                            help="WSGI threads per worker process (default: the admission cap + 2, a few to refuse "
+                                 "with; behind the claim lane: ALLOT_WSGI_THREADS)")
         parser.add_argument("--server", choices=("granian", "gunicorn"), default="granian")
+        parser.add_argument("--interface", choices=("asgi", "wsgi"), default="asgi",
+                            help="granian: the claim lane with Django behind it (asgi) or Django alone (wsgi)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         env = dict(os.environ)
@@ -32,7 +38,12 @@ class Command(BaseCommand):
 
             options["threads"] = int(getattr(settings, "ALLOT_ADMISSION_MAX_IN_FLIGHT", 12)) + 2
         host, _sep, port = options["bind"].rpartition(":")
-        if options["server"] == "granian":
+        if options["server"] == "granian" and options["interface"] == "asgi":
+            env.setdefault("ALLOT_WSGI_THREADS", str(options["threads"]))
+            cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "config.asgi:application", "--loop",
+                   "uvloop", "--host", host, "--port", port, "--workers", str(options["workers"]), "--no-ws",
+                   "--log-level", "info"]
+        elif options["server"] == "granian":
             cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "config.wsgi:application", "--host", host,
                    "--port", port, "--workers", str(options["workers"]), "--blocking-threads",
                    str(options["threads"]), "--no-ws", "--log-level", "info"]
