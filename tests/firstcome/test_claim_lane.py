@@ -401,3 +401,26 @@ def test_the_window_kept_for_an_instant_follows_a_campaign_changed_in_place():
     assert window(campaign, now) is window(campaign, now)          # asked again for the same instant: kept
     campaign.status = Campaign.Status.ENDED
     assert window(campaign, now).state == "closed"                  # the campaign changed: computed afresh
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_empty_answer_through_the_bridge_ends_with_its_headers_and_one_last_body(served):
+    # a redirect has no body: the server gets its headers and the final (empty) body message, never an empty chunk
+    # that says more is coming (granian had ended the response and logged a transport error for it)
+    import asyncio
+
+    messages: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        messages.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": "/staff/", "raw_path": b"/staff/", "query_string": b"", "root_path": "",
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80), "headers": [(b"host", b"testserver")]}
+    asyncio.run(served.lane(scope, receive, send))
+
+    assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
+    assert messages[0]["status"] == 302 and not messages[1].get("more_body")
