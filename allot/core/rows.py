@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import DateTimeField, Field, Model
 from django.db.models.base import ModelState
 from django.utils import timezone
@@ -51,29 +51,54 @@ def _plain(model: type[Model]) -> tuple[bool, ...]:
                  for f in fields)
 
 
+_PLAIN_VALUE, _DATETIME_VALUE, _DATE_VALUE, _PREP_VALUE = 0, 1, 2, 3
+
+
+@functools.cache
+def _param_plan(model: type[Model], vendor: str) -> tuple[tuple[str, Field[Any, Any], bool, int], ...]:
+    """Per inserted field: (attribute, field, whether it is set to the insert's instant (``auto_now``), how its value
+    goes to the driver — as it is (text, integers, foreign keys to them), as a datetime, as a date, or through
+    the field's ``get_db_prep_save``)."""
+    plain = _plain(model)
+    plan = []
+    for (_column, attname, f, how), p in zip(_json_plan(model), plain, strict=True):
+        kind = (_PLAIN_VALUE if p else _DATETIME_VALUE if isinstance(f, DateTimeField)
+                else _DATE_VALUE if f.get_internal_type() == "DateField" else _PREP_VALUE)
+        plan.append((attname, f, how == _NOW, kind))
+    return tuple(plan)
+
+
 def _params(objs: Sequence[Model], fields: tuple[Field[Any, Any], ...], now: dt.datetime | None = None
             ) -> list[Any]:
     """The rows' values as the driver takes them; ``now``: what ``auto_now``/``auto_now_add`` fields are set to
-    (one instant for a batch; else each field's ``pre_save`` draws its own)."""
-    model = type(objs[0])
-    plain = _plain(model)
-    auto = tuple(how == _NOW for _c, _a, _f, how in _json_plan(model)) if now is not None else (False,) * len(fields)
-    sqlite = connection.vendor == "sqlite"
+    (one instant for a batch; else each field's ``pre_save`` draws its own). The values the fields' own
+    ``get_db_prep_save`` would leave unchanged (text, integers) or adapt in a known way (an aware UTC datetime, a
+    date) are converted here; anything else goes through the field."""
+    conn = connections[DEFAULT_DB_ALIAS]   # the thread's connection, looked up once (not through the proxy)
+    sqlite = conn.vendor == "sqlite"
+    use_tz = settings.USE_TZ
+    plan = _param_plan(type(objs[0]), conn.vendor)
     params: list[Any] = []
+    append = params.append
     for obj in objs:
-        for f, p, at_now in zip(fields, plain, auto, strict=True):
-            if at_now:
-                value = obj.__dict__[f.attname] = now
+        attrs = obj.__dict__
+        for attname, f, at_now, kind in plan:
+            if at_now and now is not None:
+                value = attrs[attname] = now
+            elif attname in attrs and type(f).pre_save is Field.pre_save:
+                value = attrs[attname]
             else:
                 value = f.pre_save(obj, True)
-            if p and (value is None or type(value) in (str, int)):
-                params.append(value)
-            elif type(value) is dt.datetime and value.tzinfo is dt.UTC and settings.USE_TZ:
+            if value is None or (kind == _PLAIN_VALUE and type(value) in (str, int)):
+                append(value)
+            elif kind == _DATETIME_VALUE and type(value) is dt.datetime and value.tzinfo is dt.UTC and use_tz:
                 # what the backends' adapt_datetimefield_value gives for an aware UTC datetime (timezone.now()):
                 # SQLite stores the naive UTC text, PostgreSQL's driver takes the object
-                params.append(str(value.replace(tzinfo=None)) if sqlite else value)
+                append(str(value.replace(tzinfo=None)) if sqlite else value)
+            elif kind == _DATE_VALUE and type(value) is dt.date:
+                append(value.isoformat() if sqlite else value)   # adapt_datefield_value: str() on SQLite
             else:
-                params.append(f.get_db_prep_save(value, connection))
+                append(f.get_db_prep_save(value, conn))
     return params
 
 

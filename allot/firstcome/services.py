@@ -48,8 +48,8 @@ from allot.identity import validation
 from allot.identity.selectors import eligible_lists
 from allot.identity.services import PersonInput, id_index, person_build, person_upsert_id
 from allot.places.models import Division, Outlet
-from allot.verification.proof import Solved, proof_once, proof_redeem_counted, replayed_error
-from allot.verification.ratelimit import rate_limit, rate_limited, rate_plan
+from allot.verification.proof import Solved, proof_once, proofs_redeem_counted, replayed_error
+from allot.verification.ratelimit import rate_limited, rate_plan
 from allot.verification.ratelimit import unavailable as rate_limit_unavailable
 
 logger = logging.getLogger("allot.firstcome")
@@ -493,25 +493,21 @@ def _jobs_before(jobs: list[writer.ClaimJob]) -> list[writer.ClaimJob]:
     to write; the others carry their error (replayed, rate limited, already claimed, sold out, Redis down)."""
     if store.enabled():
         return _jobs_take_in_redis(jobs)
-    ready = []
-    for job in jobs:
-        if job.count is not None:
-            try:
-                with _in_language(job):
-                    _count_in_database(job.count)
-            except DomainError as exc:
-                job.error = exc
-                continue
-        ready.append(job)
-    return ready
-
-
-def _count_in_database(count: Count) -> None:
-    """Without Redis: the proof redeemed and the attempt counted through the process's write-behind buffer."""
-    if count.solved is not None:
-        proof_redeem_counted(solved=count.solved, scope="claim", keys=count.keys)
-    else:
-        rate_limit(scope="claim", buffered=True, keys=count.keys)
+    counted = [job for job in jobs if job.count is not None]
+    if not counted:
+        return jobs
+    # without Redis: the proofs redeemed and the attempts counted through the process's write-behind buffer, the
+    # table of redeemed proofs asked once for the batch
+    try:
+        refusals = proofs_redeem_counted(items=[(j.count.solved, j.count.keys) for j in counted], scope="claim")
+    except DomainError as exc:   # the buffer's table unreadable: 503 for every counted claim
+        for job in counted:
+            job.error = exc
+        return [job for job in jobs if job.count is None]
+    refused = {id(job) for job, refusal in zip(counted, refusals, strict=True) if refusal is not None}
+    for job, refusal in zip(counted, refusals, strict=True):
+        job.error = refusal
+    return [job for job in jobs if id(job) not in refused]
 
 
 def _jobs_take_in_redis(jobs: list[writer.ClaimJob]) -> list[writer.ClaimJob]:

@@ -33,6 +33,7 @@ import logging
 import secrets
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -174,6 +175,34 @@ def proof_redeem_counted(*, solved: Solved, scope: str, keys: dict[str, str]) ->
         raise replayed_error() from None
     if over:
         raise rate_limited()
+
+
+def proofs_redeem_counted(*, items: Sequence[tuple[Solved | None, dict[str, str]]], scope: str
+                          ) -> list[DomainError | None]:
+    """Without Redis: ``proof_redeem_counted`` (or, for an item without a proof, ``rate_limit(buffered=True)``) for
+    each (proof, keys) of ``items`` in order, the table of redeemed proofs asked once for all of them (the claim
+    writer's batch); each item's refusal (``altcha_replayed``, ``rate_limited``) or None. Raises 503
+    ``rate_limit_unavailable`` for all when the buffer's table cannot be read."""
+    from allot.verification.buffer import write_behind
+
+    wanted = [(s.digest, s.purpose, s.expires_at) for s, _keys in items if s is not None]
+    try:
+        redeemed = iter(write_behind().redeem_many(wanted))
+    except DatabaseError as exc:
+        logger.error("proof-of-work replay memory unusable, refusing (%s)", type(exc).__name__)
+        raise unavailable() from None
+    answers: list[DomainError | None] = []
+    for solved, keys in items:
+        if solved is not None and not next(redeemed):
+            answers.append(replayed_error())
+            continue
+        try:
+            rate_limit(scope=scope, keys=keys, buffered=True)
+        except DomainError as exc:
+            answers.append(exc)
+            continue
+        answers.append(None)
+    return answers
 
 
 def proof_check(*, payload: str, purpose: str) -> Solved:
