@@ -113,6 +113,7 @@ def bench_env(args: argparse.Namespace) -> dict[str, str]:
         "ALLOT_ADMISSION_MAX_IN_FLIGHT": str(args.cap),
         "ALLOT_LANE_MAX_IN_FLIGHT": str(args.lane_cap),
         "ALLOT_WSGI_THREADS": str(args.threads),
+        "ALLOT_LANE_STATS": "1",   # each server process prints what its claim lane answered when it stops
         # every request of the benchmark comes from 127.0.0.1, where a real surge comes from many thousand
         # addresses: the per-address claim limit (300 an hour) is lifted; the per-phone and per-ID limits stay
         "ALLOT_RATE_LIMITS": json.dumps({"claim": {"ip": [1_000_000_000, 3600]}}),
@@ -318,6 +319,11 @@ class LoadResult:
     cpu_seconds: float = 0.0   # the generator process's own CPU time
 
 
+# the answer's headers the generator reads (the others — security headers and the like — are not parsed)
+_WANTED = re.compile(rb"\r\n(content-length|retry-after|allot-queue-token|allot-queue-wait-ms|connection):([^\r]*)",
+                     re.IGNORECASE)
+
+
 class ClientProtocol(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection, one request at a time, parsed by hand (StreamReader line by line and
     a ``wait_for`` timer per request cost the generator several times more CPU, and on two shared cores the
@@ -343,17 +349,14 @@ class ClientProtocol(asyncio.Protocol):
         end = self.buf.find(b"\r\n\r\n")
         if end < 0 or self.waiter is None:
             return
-        head = bytes(self.buf[:end]).split(b"\r\n")
-        headers = {}
-        for line in head[1:]:
-            name, _sep, value = line.partition(b":")
-            headers[name.strip().lower()] = value.strip()
+        block = bytes(self.buf[:end])
+        headers = {name.lower(): value.strip() for name, value in _WANTED.findall(block)}
         length = int(headers.get(b"content-length", b"0"))
         if len(self.buf) < end + 4 + length:
             return
         body = bytes(self.buf[end + 4:end + 4 + length])
         del self.buf[:end + 4 + length]
-        status = int(head[0].split()[1])
+        status = int(block[9:12])   # "HTTP/1.1 201 …"
         waiter, self.waiter = self.waiter, None
         if not waiter.done():
             waiter.set_result((status, body, headers))
@@ -449,9 +452,14 @@ _HEAD = b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\
 
 
 _PROOFS: dict[int, str] = {}   # person -> solved proof of work, in the load-generator process
+_REQUESTS: dict[tuple[str, int], bytes] = {}   # (path, person) -> the request, built before the run starts
 
 
 def request_bytes(path: str, person: int, token: bytes = b"") -> bytes:
+    if not token:
+        built = _REQUESTS.get((path, person))
+        if built is not None:
+            return built
     body = claim_body(person, _PROOFS.get(person, ""))
     extra = b"Allot-Queue-Token: " + token + b"\r\n" if token else b""
     return _HEAD % (path.encode(), len(body)) + extra + b"\r\n" + body
@@ -563,6 +571,10 @@ def _load_process(kind: str, kwargs: dict[str, Any], out: Any) -> None:
 
     proofs = kwargs.pop("proofs", [])
     _PROOFS.update(enumerate(proofs, start=kwargs["first_person"]))
+    # every request of the run built before it starts: the generator shares the server's cores, and building a
+    # body per request was a tenth of its CPU
+    for person in _PROOFS:
+        _REQUESTS[(kwargs["path"], person)] = request_bytes(kwargs["path"], person)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     coro = closed_loop(**kwargs) if kind == "closed" else open_loop(**kwargs)
@@ -708,6 +720,8 @@ def main() -> None:
     django_setup(env)
     path = "/api/v1/campaigns/{}/claims"
     rows = []
+    log = ROOT / "var" / "bench" / "server.log"
+    log_start = log.stat().st_size if log.exists() else 0
     server = server_start(args, env)
     try:
         rate = args.rate
@@ -761,6 +775,11 @@ def main() -> None:
                      "lat_ms_p50_p99": (pct(lat, 50), pct(lat, 99)), "generator_cpu_s": round(r.cpu_seconds, 1)})
     finally:
         server_stop(server)
+    with log.open("rb") as f:   # what each process's claim lane answered, by kind, and how late its loop ran
+        f.seek(log_start)
+        for line in f.read().decode(errors="replace").splitlines():
+            if line.startswith("claim lane "):
+                print(f"  {line}")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=2, ensure_ascii=False))
 

@@ -132,7 +132,7 @@ ALLOT_API_FAST_CLAIM = env.bool("ALLOT_API_FAST_CLAIM", default=True)
 # the next is answered busy; threads per process that run Django behind it
 ALLOT_LANE_MAX_IN_FLIGHT = env.int("ALLOT_LANE_MAX_IN_FLIGHT", default=96)
 # ... and how late (ms) its event loop may run before new claims are answered busy at once
-ALLOT_LANE_MAX_LAG_MS = env.float("ALLOT_LANE_MAX_LAG_MS", default=40)
+ALLOT_LANE_MAX_LAG_MS = env.float("ALLOT_LANE_MAX_LAG_MS", default=100)
 ALLOT_WSGI_THREADS = env.int("ALLOT_WSGI_THREADS", default=14)
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

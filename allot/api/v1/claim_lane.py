@@ -73,7 +73,7 @@ from .claims import claim_created_out
 logger = logging.getLogger("django.request")
 
 DEFAULT_MAX_IN_FLIGHT = 96
-DEFAULT_MAX_LAG_MS = 40
+DEFAULT_MAX_LAG_MS = 100
 DEFAULT_WSGI_THREADS = 14
 _HEADERS = {b"host": "HTTP_HOST", b"accept-language": "HTTP_ACCEPT_LANGUAGE", b"cookie": "HTTP_COOKIE",
             b"x-forwarded-proto": "HTTP_X_FORWARDED_PROTO", b"content-length": "CONTENT_LENGTH",
@@ -183,15 +183,19 @@ class _Lag:
 
     PERIOD = 0.005
 
+    BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.seconds = 0.0
+        self.seen: collections.Counter[float] = collections.Counter()   # samples by bucket (upper bound, s)
         self._due = loop.time() + self.PERIOD
         loop.call_at(self._due, self._tick)
 
     def _tick(self) -> None:
         now = self.loop.time()
         self.seconds = max(0.0, now - self._due)
+        self.seen[next((b for b in self.BUCKETS if self.seconds <= b), float("inf"))] += 1
         self._due = now + self.PERIOD
         self.loop.call_at(self._due, self._tick)
 
@@ -255,7 +259,9 @@ class ClaimLane:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if os.environ.get("ALLOT_LANE_STATS"):   # bench/surge.py: what the lane answered, by kind
-                    print(f"claim lane {os.getpid()}: {dict(self.stats)}", file=sys.stderr, flush=True)
+                    lag = dict(sorted(self._lag.seen.items())) if self._lag is not None else {}
+                    print(f"claim lane {os.getpid()}: {dict(self.stats)}; loop lag samples by bucket (s): {lag}",
+                          file=sys.stderr, flush=True)
                 await asyncio.get_running_loop().run_in_executor(None, self.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
