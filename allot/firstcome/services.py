@@ -460,8 +460,16 @@ def claim_run(*, job: writer.ClaimJob) -> Claim:
         _claim_writer.write(job)
     else:
         _claim_writer.write_alone(job)
+    return claim_result(job=job)
+
+
+def claim_result(*, job: writer.ClaimJob) -> Claim:
+    """The claim of a job that is done, or its error raised. A job that ended neither accepted nor with an error
+    (a defect) raises rather than tell a resident yes for a claim that was not written."""
     if job.error is not None:
         raise job.error
+    if job.outcome != writer.ACCEPTED:
+        raise RuntimeError(f"claim job ended without an outcome ({job.outcome!r})")
     return job.claim
 
 
@@ -510,7 +518,9 @@ def _jobs_before(jobs: list[writer.ClaimJob]) -> list[writer.ClaimJob]:
     return [job for job in jobs if id(job) not in refused]
 
 
-def _jobs_take_in_redis(jobs: list[writer.ClaimJob]) -> list[writer.ClaimJob]:
+def jobs_takes(jobs: list[writer.ClaimJob]) -> list[store.Take]:
+    """What the claim script does for each job: count it (its proof's replay key, its rate counters) unless it
+    carries nothing to count, then take its unit."""
     takes = []
     for job in jobs:
         plan: ClaimPlan = job.plan
@@ -522,43 +532,99 @@ def _jobs_take_in_redis(jobs: list[writer.ClaimJob]) -> list[writer.ClaimJob]:
                              in rate_plan(scope="claim", keys=job.count.keys))
         takes.append(store.Take(campaign_id=plan.campaign.pk, day=plan.window.day, quota_id=plan.quota_id,
                                 person=plan.idx, once=once, counters=counters))
-    try:
-        answers = store.take_batch(takes)
-    except store.StoreUnavailable as exc:
-        logger.error("Redis unreachable, %d claim(s) refused with 503 (%s)", len(jobs), exc)
-        for job in jobs:
-            # counted claims answer as the rate limiter does when its store is down; the others as the claim does
-            with _in_language(job):
-                job.error = rate_limit_unavailable() if job.count is not None else unavailable_error()
-        return []
-    ready = []
+    return takes
+
+
+def jobs_store_down(jobs: list[writer.ClaimJob], exc: Exception) -> None:
+    """Redis did not answer the batch's script: every claim refused with 503, nothing taken."""
+    logger.error("Redis unreachable, %d claim(s) refused with 503 (%s)", len(jobs), exc)
+    for job in jobs:
+        # counted claims answer as the rate limiter does when its store is down; the others as the claim does
+        with _in_language(job):
+            job.error = rate_limit_unavailable() if job.count is not None else unavailable_error()
+
+
+@dataclass
+class Answered:
+    """The jobs of a batch after the claim script: ``ready`` took a unit (to write); ``unloaded`` met a day or an
+    area Redis has not loaded (``_take_in_redis`` loads it and takes again); ``sold_out`` found none left (their
+    area is to be flagged); the others carry their error."""
+
+    ready: list[writer.ClaimJob]
+    unloaded: list[tuple[writer.ClaimJob, int]]
+    sold_out: list[writer.ClaimJob]
+
+
+def jobs_answered(jobs: list[writer.ClaimJob], answers: list[int]) -> Answered:
+    """Sort a batch's jobs by the claim script's answers; no I/O (the claim lane's event loop calls it)."""
+    out = Answered([], [], [])
     for job, answer in zip(jobs, answers, strict=True):
-        plan = job.plan
-        try:
-            if answer == store.TAKEN:
-                job.taken = True
-                ready.append(job)
-                continue
-            if answer == store.REPLAYED:
-                raise replayed_error()
-            if answer == store.LIMITED:
-                raise rate_limited()
-            try:
-                with _in_language(job):
-                    _take_in_redis(plan.campaign, plan.window, plan.quota_id, plan.parsed.scope_key, plan.idx,
-                                   first=answer)
-            except store.StoreUnavailable:
-                logger.warning("Redis unavailable: claim refused with 503")
-                raise unavailable_error() from None
-        except DomainError as exc:
-            job.error = exc
-            continue
-        job.taken = True
-        ready.append(job)
-    return ready
+        if answer == store.TAKEN:
+            job.taken = True
+            out.ready.append(job)
+        elif answer == store.REPLAYED:
+            job.error = replayed_error()
+        elif answer == store.LIMITED:
+            job.error = rate_limited()
+        elif answer == store.ALREADY:
+            job.error = _already_error()
+        elif answer == store.SOLD_OUT:
+            with _in_language(job):
+                job.error = sold_out_error(job.plan.window)
+            out.sold_out.append(job)
+        else:
+            out.unloaded.append((job, answer))
+    return out
 
 
-def _jobs_after(jobs: list[writer.ClaimJob]) -> list[writer.ClaimJob]:
+def jobs_sold_out_mark(jobs: list[writer.ClaimJob]) -> None:
+    """Flag the areas the claim script found sold out (the process's flags and the shared copy)."""
+    for campaign, day, scope_key in {(j.plan.campaign, j.plan.window.day, j.plan.parsed.scope_key) for j in jobs}:
+        _mark_sold_out(campaign, day, scope_key)
+
+
+def _jobs_take_in_redis(jobs: list[writer.ClaimJob]) -> list[writer.ClaimJob]:
+    try:
+        answers = store.take_batch(jobs_takes(jobs))
+    except store.StoreUnavailable as exc:
+        jobs_store_down(jobs, exc)
+        return []
+    answered = jobs_answered(jobs, answers)
+    jobs_sold_out_mark(answered.sold_out)
+    loaded = [job for job, answer in answered.unloaded if jobs_take_loaded(job, answer)]
+    if not loaded:
+        return answered.ready
+    taken = {id(job) for job in answered.ready + loaded}
+    return [job for job in jobs if id(job) in taken]   # in the order they came
+
+
+def jobs_take_loaded(job: writer.ClaimJob, answer: int) -> bool:
+    """A job whose day or area Redis had not loaded: load it (``store_day_rebuild``: one process rebuilds from the
+    database) and take the unit — plainly, the attempt was already counted. True when taken; else the job carries
+    its error."""
+    plan: ClaimPlan = job.plan
+    try:
+        with _in_language(job):
+            _take_in_redis(plan.campaign, plan.window, plan.quota_id, plan.parsed.scope_key, plan.idx, first=answer)
+    except store.StoreUnavailable:
+        logger.warning("Redis unavailable: claim refused with 503")
+        job.error = unavailable_error()
+        return False
+    except DomainError as exc:
+        job.error = exc
+        return False
+    job.taken = True
+    return True
+
+
+def jobs_write_one_by_one(jobs: list[writer.ClaimJob]) -> None:
+    """A batch whose statement failed: each claim written by the per-claim transaction, then ``jobs_after``."""
+    for job in jobs:
+        writer.ClaimWriter.write_one(job)
+    jobs_after(jobs)
+
+
+def jobs_after(jobs: list[writer.ClaimJob]) -> list[writer.ClaimJob]:
     """After a batch is written: a claim the database refused gets its error (sold out, already claimed), and the
     unit Redis took for it goes back; a sold-out area is flagged."""
     for job in jobs:
@@ -587,7 +653,7 @@ def _job_refused(job: writer.ClaimJob, plan: ClaimPlan) -> None:
                    "unit" if isinstance(exc, Conflict) and exc.code == "already_claimed" else "both")
 
 
-_claim_writer = writer.ClaimWriter(_one_writer, before=_jobs_before, after=_jobs_after)
+_claim_writer = writer.ClaimWriter(_one_writer, before=_jobs_before, after=jobs_after)
 
 
 def _give_back(campaign: Campaign, day: dt.date, quota_id: int, person: str, mode: str) -> None:

@@ -217,6 +217,12 @@ def take_batch(takes: Sequence[Take]) -> list[int]:
     claim, and no Redis call at all on the request side (docs/adr/0012-claim-lane.md)."""
     if not takes:
         return []
+    keys, args = take_batch_args(takes)
+    return [int(v) for v in cast(list[Any], _call(CLAIM_BATCH, keys, args))]
+
+
+def take_batch_args(takes: Sequence[Take]) -> tuple[list[str], list[str | int]]:
+    """``CLAIM_BATCH``'s KEYS and ARGV for ``takes``."""
     keys: list[str] = []
     args: list[str | int] = [len(takes)]
     for t in takes:
@@ -231,7 +237,7 @@ def take_batch(takes: Sequence[Take]) -> list[int]:
         args += [limit for _k, _w, limit in t.counters]
         keys += [ready, people, left_key(t.campaign_id, t.day, t.quota_id)]
         args.append(t.person)
-    return [int(v) for v in cast(list[Any], _call(CLAIM_BATCH, keys, args))]
+    return keys, args
 
 
 def take_counted(*, campaign_id: int, day: dt.date, quota_id: int, person: str, once: tuple[str, int, str],

@@ -109,7 +109,7 @@ def jobs_finish(jobs: list[ClaimJob]) -> None:
             logger.exception("could not wake a claim's waiter")
 
 
-class _BatchRefused(Exception):
+class BatchRefused(Exception):
     """The quota UPDATE of a batch did not hit its row: roll back and write the claims one by one."""
 
 
@@ -180,14 +180,14 @@ def _rows_write(accepted: list[ClaimJob]) -> None:
         job.claim.person_id = job.person.pk
     claims = rows_insert([j.claim for j in accepted], match="number", now=now)
     if len(claims) != len(accepted):
-        raise _BatchRefused("claim rows")
+        raise BatchRefused("claim rows")
     parcels = []
     for job in accepted:
         if job.parcel is not None:
             job.parcel.claim = job.claim
             parcels.append(job.parcel)
     if len(rows_insert(parcels, match="number", now=now)) != len(parcels):
-        raise _BatchRefused("parcel rows")
+        raise BatchRefused("parcel rows")
     audits = [audit_entry("allot.firstcome.claim_accepted", obj=j.claim, actor_label=j.actor_label,
                           data=j.audit_data) for j in accepted]
     rows_insert(audits, match=None, now=now)
@@ -196,7 +196,7 @@ def _rows_write(accepted: list[ClaimJob]) -> None:
         for quota_id in sorted(taken):
             cursor.execute(_QUOTA_TAKE, [taken[quota_id], quota_id, taken[quota_id]])
             if cursor.rowcount != 1:
-                raise _BatchRefused(f"quota {quota_id}")
+                raise BatchRefused(f"quota {quota_id}")
 
 
 _PERSON_KEY, _CLAIM_NUMBER, _ORD = "person_key", "claim_number", "ord"
@@ -288,6 +288,32 @@ def _batch_write_pg(jobs: list[ClaimJob]) -> None:
     batch's seven round trips ~100 µs of the driver's CPU (bench/README.md). Same decision as the Python one,
     same rows, same conflict clause, same constraints deciding. Outside a transaction the statement commits on
     its own; inside the caller's it is part of it."""
+    payload = pg_batch_payload(jobs)
+    # inside the caller's transaction, a savepoint: a failed statement must not abort the caller's transaction
+    # before the claims are written one by one
+    with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+        connection.ensure_connection()
+        raw = connection.connection
+        if raw.prepare_threshold is None:
+            # Django turns psycopg's statement preparation off (None); a threshold no statement reaches keeps every
+            # other statement unprepared and lets this one be prepared on request
+            raw.prepare_threshold = _PREPARE_ONLY_ON_REQUEST
+        # A prepared statement (server-side binding, psycopg's own cursor: Django's binds on the client), parsed
+        # and planned once per connection: unprepared, PostgreSQL spent 2–3 ms of CPU a batch on it, prepared
+        # 0.8–1.2 ms (bench/README.md, fourth session). Errors are translated as Django's cursor translates them.
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            cursor.execute(_pg_batch_sql(), [payload], prepare=True)
+            rows = cursor.fetchall()
+    pg_batch_apply(jobs, rows, connection.alias)
+
+
+def pg_batch_sql() -> str:
+    """The batch statement (``_pg_batch_sql``), for a writer with a connection of its own (the claim lane's)."""
+    return _pg_batch_sql()
+
+
+def pg_batch_payload(jobs: list[ClaimJob]) -> str:
+    """The statement's one parameter: the batch's rows as one JSON document (no I/O)."""
     doc: dict[str, list[Any]] = {"claims": [], "parcels": [], "audits": []}
     people: dict[str, dict[str, Any]] = {}   # one row a person: a batch may hold one person in two campaigns,
     now = timezone.now()                     # and an upsert may not touch a row twice (the latest details win)
@@ -308,25 +334,14 @@ def _batch_write_pg(jobs: list[ClaimJob]) -> None:
         row[_CLAIM_NUMBER] = number
         doc["audits"].append(row)
     doc["people"] = list(people.values())
-    payload = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-    # inside the caller's transaction, a savepoint: a failed statement must not abort the caller's transaction
-    # before the claims are written one by one
-    with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
-        connection.ensure_connection()
-        raw = connection.connection
-        if raw.prepare_threshold is None:
-            # Django turns psycopg's statement preparation off (None); a threshold no statement reaches keeps every
-            # other statement unprepared and lets this one be prepared on request
-            raw.prepare_threshold = _PREPARE_ONLY_ON_REQUEST
-        # A prepared statement (server-side binding, psycopg's own cursor: Django's binds on the client), parsed
-        # and planned once per connection: unprepared, PostgreSQL spent 2–3 ms of CPU a batch on it, prepared
-        # 0.8–1.2 ms (bench/README.md, fourth session). Errors are translated as Django's cursor translates them.
-        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-            cursor.execute(_pg_batch_sql(), [payload], prepare=True)
-            rows = cursor.fetchall()
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def pg_batch_apply(jobs: list[ClaimJob], rows: list[Any], alias: str) -> None:
+    """The statement's answer on the jobs: keys on their rows, each job's outcome (no I/O). Raises
+    ``BatchRefused`` when it does not answer for every job."""
     if len(rows) != len(jobs):
-        raise _BatchRefused(f"{len(rows)} answers for {len(jobs)} claims")
-    alias = connection.alias
+        raise BatchRefused(f"{len(rows)} answers for {len(jobs)} claims")
     for n, claim_id, person_id, parcel_id, already in sorted(rows):
         job = jobs[n]
         if claim_id is None:
@@ -498,7 +513,7 @@ class ClaimWriter:
         try:
             with self._lock():
                 batch_write(batch)
-        except (DatabaseError, _BatchRefused) as exc:
+        except (DatabaseError, BatchRefused) as exc:
             return exc
         return None
 
@@ -512,6 +527,11 @@ class ClaimWriter:
             _connection_keep()     # a connection the failure broke is closed before the claims are retried
         for job in batch:
             self._one(job)
+
+    @staticmethod
+    def write_one(job: ClaimJob) -> None:
+        """The job alone, by its per-claim transaction (``job.fallback``); its outcome or error on it."""
+        ClaimWriter._one(job)
 
     @staticmethod
     def _one(job: ClaimJob) -> None:

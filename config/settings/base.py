@@ -134,6 +134,8 @@ ALLOT_LANE_MAX_IN_FLIGHT = env.int("ALLOT_LANE_MAX_IN_FLIGHT", default=96)
 # ... and how late (ms) its event loop may run before new claims are answered busy at once
 ALLOT_LANE_MAX_LAG_MS = env.float("ALLOT_LANE_MAX_LAG_MS", default=100)
 ALLOT_WSGI_THREADS = env.int("ALLOT_WSGI_THREADS", default=14)
+# ... and, on PostgreSQL with Redis, its claims written on its own event loop (allot/firstcome/loop_writer.py)
+ALLOT_LANE_LOOP_WRITER = env.bool("ALLOT_LANE_LOOP_WRITER", default=True)
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

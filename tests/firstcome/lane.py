@@ -93,9 +93,18 @@ async def request(app: Any, body: dict[str, Any] | bytes | None = None, *, path:
     return answer["status"], answer["headers"], answer["body"]
 
 
+async def _closing(app: Any, coro: Any) -> Any:
+    """``coro``, then the lane's writer of this event loop closed (its connections), as at a server's shutdown."""
+    try:
+        return await coro
+    finally:
+        if isinstance(app, ClaimLane):
+            await app.aclose()
+
+
 def call(app: Any, body: dict[str, Any] | bytes | None = None, **kw: Any) -> Answer:
     """One request, on an event loop of its own."""
-    return asyncio.run(request(app, body, **kw))
+    return asyncio.run(_closing(app, request(app, body, **kw)))
 
 
 def call_many(app: Any, bodies: list[dict[str, Any]], **kw: Any) -> list[Answer]:
@@ -103,7 +112,7 @@ def call_many(app: Any, bodies: list[dict[str, Any]], **kw: Any) -> list[Answer]
     async def run() -> list[Answer]:
         return list(await asyncio.gather(*(request(app, b, **kw) for b in bodies)))
 
-    return asyncio.run(run())
+    return asyncio.run(_closing(app, run()))
 
 
 def code(answer: Answer) -> str:

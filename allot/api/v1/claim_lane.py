@@ -59,10 +59,10 @@ from django.utils import timezone, translation
 
 from allot.core import admission, waitroom
 from allot.core.errors import DomainError
-from allot.firstcome import gate, selectors
+from allot.firstcome import gate, loop_writer, selectors
 from allot.firstcome.models import Claim
 from allot.firstcome.resident import claim_prepare
-from allot.firstcome.services import ClaimRequest, claim_enqueue, claim_run
+from allot.firstcome.services import ClaimRequest, claim_enqueue, claim_result, claim_run
 from allot.firstcome.writer import ClaimJob
 from allot.verification.ratelimit import Client
 
@@ -215,6 +215,7 @@ class ClaimLane:
         self.stats: collections.Counter[str] = collections.Counter()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="allot-lane")
         self._waker: _Waker | None = None
+        self._loop_writer: loop_writer.LoopWriter | None = None
         self._teaching: dict[tuple[str, ...], asyncio.Event] = {}   # keys whose headers a claim is learning now
         self._encodings: dict[int, tuple[object, list[tuple[bytes, bytes]]]] = {}
 
@@ -262,9 +263,17 @@ class ClaimLane:
                     lag = dict(sorted(self._lag.seen.items())) if self._lag is not None else {}
                     print(f"claim lane {os.getpid()}: {dict(self.stats)}; loop lag samples by bucket (s): {lag}",
                           file=sys.stderr, flush=True)
+                await self.aclose()
                 await asyncio.get_running_loop().run_in_executor(None, self.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def aclose(self) -> None:
+        """Close the writer of this event loop (its Redis and PostgreSQL connections), if it has one."""
+        writer = self._loop_writer
+        if writer is not None and writer.loop is asyncio.get_running_loop():
+            self._loop_writer = None
+            await writer.close()
 
     def close(self) -> None:
         """Close the database connections of the lane's and the bridge's threads, and end those threads."""
@@ -413,9 +422,7 @@ class ClaimLane:
                 self.stats["prepared in a thread"] += 1
                 job = await self._in_thread(self._prepare_counted, language, kwargs)
             await self._run(job)
-            if job.error is not None:
-                raise job.error
-            return 201, encode(claim_created_out(job.claim, cc.campaign))   # nothing in it to translate
+            return 201, encode(claim_created_out(claim_result(job=job), cc.campaign))   # nothing in it to translate
         except DomainError as exc:
             with translation.override(language):
                 return exc.status, encode(error_body(exc))
@@ -447,6 +454,12 @@ class ClaimLane:
                 await self._in_thread(claim_run, job=job)
             return
         loop = asyncio.get_running_loop()
+        if loop_writer.usable():   # PostgreSQL + Redis: the writer on this loop (allot/firstcome/loop_writer.py)
+            writer = self._loop_writer
+            if writer is None or writer.loop is not loop:
+                writer = self._loop_writer = loop_writer.LoopWriter(loop, self._in_thread)
+            await writer.write(job)
+            return
         waker = self._waker
         if waker is None or waker.loop is not loop:
             waker = self._waker = _Waker(loop)
