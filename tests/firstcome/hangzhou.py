@@ -96,6 +96,13 @@ def redis_store(settings):
     r.close()
 
 
+def redis_gone(settings: Any) -> None:
+    """Redis, for the claim path and the cache, at an address where nothing listens (a real refusal)."""
+    settings.REDIS_URL = REDIS_DOWN_URL
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": REDIS_DOWN_URL}}
+
+
 @contextlib.contextmanager
 def claim_unique_constraint_dropped() -> Iterator[None]:
     """The guard of one claim per person and campaign day removed, to show the race it stops; restored after

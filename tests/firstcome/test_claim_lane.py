@@ -18,7 +18,7 @@ from allot.firstcome import gate, services
 from allot.firstcome.models import Claim, Quota
 from allot.firstcome.services import claim_create
 from tests.abuse.proof import solved
-from tests.firstcome.hangzhou import REDIS_DOWN_URL, build_hangzhou, claim_body, claim_request, clear_caches
+from tests.firstcome.hangzhou import build_hangzhou, claim_body, claim_request, clear_caches, redis_gone
 from tests.firstcome.lane import URL, call, call_many, code
 
 # what differs from answer to answer whoever gives it
@@ -91,6 +91,24 @@ def test_at_the_opening_one_claim_teaches_the_headers_and_the_others_wait_for_it
     assert Claim.objects.count() == 12
 
 
+def _held_writer_claims(served, people: range) -> list:
+    """``people`` claim at once while the thread writer is held (the process's SQLite writer lock, which it takes for
+    every batch): its first batch waits for the lock and every other claim queues behind it, so that they are
+    written in two batches. Their answers, once all are written."""
+    w = services._claim_writer
+    jobs = w.jobs
+    done: list = []
+    with services._sqlite_writer:
+        t = threading.Thread(target=lambda: done.append(call_many(served.lane, [claim_body(n) for n in people])))
+        t.start()
+        deadline = time.monotonic() + 20
+        while w.jobs + len(w._queue) < jobs + len(people):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    t.join(30)
+    return done[0]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_claims_that_arrive_together_are_written_in_one_batch(served):
     # given: the headers learned
@@ -98,21 +116,11 @@ def test_claims_that_arrive_together_are_written_in_one_batch(served):
     assert call(served.lane, claim_body(1))[0] == 201
     batches, jobs = services._claim_writer.batches, services._claim_writer.jobs
 
-    # when: twenty claims at once, while the writer is held (the process's SQLite writer lock, which it takes for
-    # every batch): the first batch waits for it and the rest queue behind
-    with services._sqlite_writer:
-        done: list = []
-        t = threading.Thread(target=lambda: done.append(call_many(served.lane, [claim_body(n)
-                                                                                  for n in range(2, 22)])))
-        t.start()
-        deadline = time.monotonic() + 20
-        while services._claim_writer.jobs + len(services._claim_writer._queue) < jobs + 20:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-    t.join(30)
+    # when: twenty claims at once, while the writer is held
+    answers = _held_writer_claims(served, range(2, 22))
 
     # then: all accepted, in two batches (the first one taken, then everything that queued behind it)
-    assert [a[0] for a in done[0]] == [201] * 20
+    assert [a[0] for a in answers] == [201] * 20
     assert services._claim_writer.jobs - jobs == 20
     assert services._claim_writer.batches - batches == 2
 
@@ -212,9 +220,7 @@ def test_with_redis_down_the_lane_refuses_with_503_and_takes_nothing(served, set
     # given: the headers learned with Redis up, then Redis gone (nothing listens at REDIS_DOWN_URL)
     build_hangzhou(quota=10)
     assert call(served.lane, claim_body(1))[0] == 201
-    settings.REDIS_URL = REDIS_DOWN_URL
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": REDIS_DOWN_URL}}
+    redis_gone(settings)
 
     # when
     answers = [call(served.lane, claim_body(n)) for n in (2, 3)]
@@ -328,23 +334,13 @@ def test_the_writer_wakes_a_batch_with_one_call_into_the_event_loop(served, monk
     real = claim_lane._Waker.wake
     monkeypatch.setattr(claim_lane._Waker, "wake", lambda self, jobs: wakes.append(len(jobs)) or real(self, jobs))
 
-    # when: ten claims at once, written while the writer is held, so that they form two batches (the first one
-    # taken before the writer meets the held lock, then all the others)
-    w = services._claim_writer
-    jobs, batches = w.jobs, w.batches
-    with services._sqlite_writer:
-        done: list = []
-        t = threading.Thread(target=lambda: done.append(call_many(served.lane, [claim_body(n)
-                                                                                  for n in range(2, 12)])))
-        t.start()
-        deadline = time.monotonic() + 20
-        while w.jobs + len(w._queue) < jobs + 10:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-    t.join(30)
+    # when: ten claims at once, written while the writer is held, so that they form two batches
+    batches = services._claim_writer.batches
+    answers = _held_writer_claims(served, range(2, 12))
 
     # then: every claim accepted; one wake per batch, for all of its claims
-    assert [a[0] for a in done[0]] == [201] * 10
+    w = services._claim_writer
+    assert [a[0] for a in answers] == [201] * 10
     assert w.batches - batches == 2
     assert sum(wakes) == 10 and len(wakes) == 2, wakes
 

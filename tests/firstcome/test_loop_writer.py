@@ -13,7 +13,7 @@ from allot.core.models import AuditLog
 from allot.delivery.models import Parcel
 from allot.firstcome import services
 from allot.firstcome.models import Claim, Quota
-from tests.firstcome.hangzhou import REDIS_DOWN_URL, build_hangzhou, claim_body, clear_caches
+from tests.firstcome.hangzhou import build_hangzhou, claim_body, clear_caches, redis_gone
 from tests.firstcome.lane import call, call_many, code
 
 pytestmark = pytest.mark.postgres
@@ -120,9 +120,7 @@ def test_a_unit_the_database_refuses_goes_back_to_redis(served, redis_store):
 def test_with_redis_down_the_loop_s_writer_refuses_with_503(served, redis_store, settings):
     build_hangzhou(quota=5)
     assert call(served.lane, claim_body(1))[0] == 201
-    settings.REDIS_URL = REDIS_DOWN_URL
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": REDIS_DOWN_URL}}
+    redis_gone(settings)
 
     answers = [call(served.lane, claim_body(n)) for n in (2, 3)]
 

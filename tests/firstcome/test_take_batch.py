@@ -8,13 +8,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-import redis as redis_lib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from allot.firstcome import store
 from allot.verification.ratelimit import _LUA, _LUA_ONCE
-from tests.firstcome.hangzhou import REDIS_TEST_URL
 
 DAY = dt.date(2026, 12, 2)
 PEOPLE = ("p1", "p2", "p3")
@@ -22,13 +20,8 @@ QUOTAS = (1, 2)
 
 
 @pytest.fixture
-def r(settings):
-    settings.REDIS_URL = REDIS_TEST_URL
-    client = redis_lib.Redis.from_url(REDIS_TEST_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+def r(redis_store):
+    return redis_store
 
 
 take_st = st.fixed_dictionaries({
