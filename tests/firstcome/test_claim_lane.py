@@ -420,3 +420,21 @@ def test_an_empty_answer_through_the_bridge_ends_with_its_headers_and_one_last_b
 
     assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
     assert messages[0]["status"] == 302 and not messages[1].get("more_body")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_at_the_opening_one_claim_fills_the_cold_caches_and_the_others_wait_for_it(served):
+    # given: the headers learned on one campaign; another whose day has no quota row yet and whose campaign the
+    # process has not cached
+    build_hangzhou(quota=30)
+    assert call(served.lane, claim_body(1))[0] == 201
+    build_hangzhou(quota=30, slug="second")
+    before = served.lane.stats["prepared in a thread"]
+
+    # when: twelve claims on it at once
+    answers = call_many(served.lane, [claim_body(n) for n in range(2, 14)], path="/api/v1/campaigns/second/claims")
+
+    # then: all accepted; one was prepared in a thread (it opened the day's quota row), the others on the loop
+    assert [a[0] for a in answers] == [201] * 12
+    assert served.lane.stats["prepared in a thread"] == before + 1
+    assert Quota.objects.get(campaign__slug="second").taken == 12

@@ -153,6 +153,9 @@ def threads_close(executor: ThreadPoolExecutor) -> None:
     executor.shutdown(wait=True)
 
 
+_COLD, _REFUSED = object(), object()
+
+
 class _Waker:
     """Resolves the futures of one event loop's claims; the writer thread calls ``wake`` once per batch."""
 
@@ -217,6 +220,7 @@ class ClaimLane:
         self._waker: _Waker | None = None
         self._loop_writer: loop_writer.LoopWriter | None = None
         self._teaching: dict[tuple[str, ...], asyncio.Event] = {}   # keys whose headers a claim is learning now
+        self._warming: dict[tuple[object, ...], asyncio.Event] = {}  # caches a claim is filling now (``_warm``)
         self._encodings: dict[int, tuple[object, list[tuple[bytes, bytes]]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -297,12 +301,16 @@ class ClaimLane:
             await self._busy(scope, receive, send, environ)
             return
         self.in_flight += 1
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             answer = await self._claim_answer(scope, receive, send, environ, slug)
         finally:
             # before the answer is sent: a client that sends its next claim the moment it reads this answer must
             # not find this one still counted
             self.in_flight -= 1
+            took = loop.time() - started   # for bench/surge.py: how long claims stay in the lane
+            self.stats[f"lane<={next((b for b in _Lag.BUCKETS if took <= b), 9.0)}s"] += 1
         if answer is not None:
             status, headers, content = answer
             await send({"type": "http.response.start", "status": status,
@@ -394,9 +402,9 @@ class ClaimLane:
             return None
         cc = selectors.claim_campaign_cached(slug=slug)
         if cc is None:
-            try:
-                cc = await self._in_thread(selectors.claim_campaign, slug=slug)
-            except DomainError:
+            await self._warm(("campaign", slug), selectors.claim_campaign, slug=slug)   # NotFound: cached as None
+            cc = selectors.claim_campaign_cached(slug=slug)
+            if cc is None:   # no such campaign (or the cache already expired again): Django answers
                 return None
         campaign = cc.campaign
         w = selectors.window(campaign, now)
@@ -418,9 +426,28 @@ class ClaimLane:
             "list_ids": cc.list_ids, "now": now}
         try:
             job = self._prepare_here(language, kwargs)
-            if job is None:
+            if job is _COLD:
+                # a cache of the process to fill (the day's quota row, the gazetteer…): one claim per campaign is
+                # prepared in a thread, which fills it; the others that meet it meanwhile wait for that one and
+                # are then checked on the loop (at the opening ~100 claims a process queued for the lane's four
+                # threads at once and waited over a second)
+                key = ("prepare", cc.campaign.pk)
+                warming = self._warming.get(key)
+                if warming is None:
+                    warming = self._warming[key] = asyncio.Event()
+                    self.stats["prepared in a thread"] += 1
+                    try:
+                        job = await self._in_thread(self._prepare_counted, language, kwargs)
+                    finally:
+                        del self._warming[key]
+                        warming.set()
+                else:
+                    await warming.wait()
+                    job = self._prepare_here(language, kwargs)
+            if not isinstance(job, ClaimJob):   # refused (it must be counted), or still cold
                 self.stats["prepared in a thread"] += 1
                 job = await self._in_thread(self._prepare_counted, language, kwargs)
+            assert isinstance(job, ClaimJob)
             await self._run(job)
             return 201, encode(claim_created_out(claim_result(job=job), cc.campaign))   # nothing in it to translate
         except DomainError as exc:
@@ -431,15 +458,34 @@ class ClaimLane:
             with translation.override(language):
                 return 500, encode(server_error_body())
 
-    def _prepare_here(self, language: str, kwargs: dict[str, Any]) -> ClaimJob | None:
-        """The claim checked and built on the loop, counting nothing; None when it must be done in a thread."""
+    def _prepare_here(self, language: str, kwargs: dict[str, Any]) -> ClaimJob | object:
+        """The claim checked and built on the loop, counting nothing; ``_COLD`` when a cache must be filled first,
+        ``_REFUSED`` when it is refused (it must then be counted: in a thread)."""
         try:
             with translation.override(language), gate.shared_reads_deferred():
                 return claim_prepare(**kwargs, count_refused=False)
-        except (DomainError, SynchronousOnlyOperation):
-            return None
+        except SynchronousOnlyOperation:
+            return _COLD
+        except DomainError:
+            return _REFUSED
         finally:
             self._flags_read()
+
+    async def _warm(self, key: tuple[object, ...], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """``fn`` in a thread to fill a cache, once for all the claims that need it at the same moment: the first
+        runs it, the others wait for it. What it raises is not passed on: the caller reads the cache."""
+        warming = self._warming.get(key)
+        if warming is not None:
+            await warming.wait()
+            return
+        warming = self._warming[key] = asyncio.Event()
+        try:
+            await self._in_thread(fn, *args, **kwargs)
+        except Exception:  # noqa: BLE001, S110  (the cache says what it found; the claim goes on from there)
+            pass
+        finally:
+            del self._warming[key]
+            warming.set()
 
     @staticmethod
     def _prepare_counted(language: str, kwargs: dict[str, Any]) -> ClaimJob:
