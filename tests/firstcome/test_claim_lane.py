@@ -4,6 +4,7 @@ admission (a cap, a late loop) answered busy at once; Redis down refused with 50
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -19,7 +20,7 @@ from allot.firstcome.models import Claim, Quota
 from allot.firstcome.services import claim_create
 from tests.abuse.proof import solved
 from tests.firstcome.hangzhou import build_hangzhou, claim_body, claim_request, clear_caches, redis_gone
-from tests.firstcome.lane import URL, call, call_many, code
+from tests.firstcome.lane import URL, _closing, call, call_many, code, request
 
 # what differs from answer to answer whoever gives it
 _PER_ANSWER = {"content-length", "retry-after"}
@@ -92,21 +93,34 @@ def test_at_the_opening_one_claim_teaches_the_headers_and_the_others_wait_for_it
 
 
 def _held_writer_claims(served, people: range) -> list:
-    """``people`` claim at once while the thread writer is held (the process's SQLite writer lock, which it takes for
-    every batch): its first batch waits for the lock and every other claim queues behind it, so that they are
-    written in two batches. Their answers, once all are written."""
+    """``people`` claim while the thread writer is held (the process's SQLite writer lock, which it takes for every
+    batch): the first claim is sent alone and the writer takes it and waits for the lock; then the others are sent
+    and queue behind it. Once the lock is let go they are written in two batches: the first claim's, then all the
+    others'. Their answers, in the order of ``people``, once all are written."""
     w = services._claim_writer
     jobs = w.jobs
-    done: list = []
-    with services._sqlite_writer:
-        t = threading.Thread(target=lambda: done.append(call_many(served.lane, [claim_body(n) for n in people])))
-        t.start()
+    first, rest = people[0], people[1:]
+
+    async def run() -> list:
         deadline = time.monotonic() + 20
-        while w.jobs + len(w._queue) < jobs + len(people):
+        lead = asyncio.ensure_future(request(served.lane, claim_body(first)))
+        while w.jobs < jobs + 1:   # the writer has taken the first claim, and waits for the lock
             assert time.monotonic() < deadline
-            time.sleep(0.01)
-    t.join(30)
-    return done[0]
+            await asyncio.sleep(0.01)
+        others = [asyncio.ensure_future(request(served.lane, claim_body(n))) for n in rest]
+        while len(w._queue) < len(rest):   # all the others queued behind it
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        held.release()
+        return list(await asyncio.gather(lead, *others))
+
+    held = services._sqlite_writer
+    held.acquire()
+    try:
+        return asyncio.run(_closing(served.lane, run()))
+    finally:
+        if held.locked():   # the run failed before letting it go
+            held.release()
 
 
 @pytest.mark.django_db(transaction=True)
