@@ -28,7 +28,8 @@ What it does:
    database at the end: oversell (claims − quota) and undersell (units left while residents who asked were
    refused).
 6. Then measures how fast "sold out" is answered: a closed loop of ``--sold-out-conns`` connections against the
-   sold-out campaign for ``--sold-out-seconds``.
+   sold-out campaign for ``--sold-out-seconds``; and how fast the units left are (``remaining.json``, which every
+   resident's page asks every 5 s): the same closed loop of GETs.
 
 All traffic goes to 127.0.0.1. The load generator shares the machine's cores with the server: on a 2-core box it
 takes a good part of one core at high rates, so the server figures are a lower bound.
@@ -566,6 +567,32 @@ async def closed_loop(port: int, path: str, seconds: float, first_person: int, c
     return result
 
 
+async def get_loop(port: int, path: str, seconds: float, first_person: int, conns: int) -> LoadResult:
+    """A closed loop of ``GET path`` on ``conns`` connections: each sends the next as soon as it has an answer."""
+    pool = Pool(port, conns)
+    cpu0 = time.process_time()
+    result = LoadResult(started=time.monotonic())
+    end = result.started + seconds
+    data = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: zh-hans\r\n\r\n" % path.encode()
+
+    async def worker() -> None:
+        while time.monotonic() < end:
+            due = time.monotonic()
+            try:
+                status, _payload, _headers = await pool.request(data)
+            except (OSError, ConnectionError, ValueError, IndexError, TimeoutError):
+                result.errors += 1
+                continue
+            now = time.monotonic()
+            result.samples.append(Sample(status=status, code=str(status), latency=now - due, done_at=now))
+
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    pool.close()
+    result.connections = pool.opened
+    result.cpu_seconds = time.process_time() - cpu0
+    return result
+
+
 def _load_process(kind: str, kwargs: dict[str, Any], out: Any) -> None:
     import resource
 
@@ -577,7 +604,8 @@ def _load_process(kind: str, kwargs: dict[str, Any], out: Any) -> None:
         _REQUESTS[(kwargs["path"], person)] = request_bytes(kwargs["path"], person)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    coro = closed_loop(**kwargs) if kind == "closed" else open_loop(**kwargs)
+    coro = (closed_loop(**kwargs) if kind == "closed" else get_loop(**kwargs) if kind == "get"
+            else open_loop(**kwargs))
     try:
         import uvloop  # optional (bench extra): a faster event loop leaves more of the shared cores to the server
 
@@ -727,7 +755,8 @@ def main() -> None:
         rate = args.rate
         if rate is None:
             campaign_create("surge-calibrate", 10_000_000)
-            solved = proofs(int(3000 * args.calibrate), env, args.no_proof)
+            # enough for 10,000 new residents a second (~70 µs each to make); past them claims go without a proof
+            solved = proofs(int(10_000 * args.calibrate), env, args.no_proof)
             cpu0 = server_cpu(server)
             r = run_load("closed", port=args.port, path=path.format("surge-calibrate"), seconds=args.calibrate,
                          first_person=0, conns=args.conns, proofs=solved)
@@ -738,6 +767,8 @@ def main() -> None:
                   f"{len(accepted)} accepted ({rate:.0f}/s), answers "
                   f"{ {c: sum(1 for s in r.samples if s.code == c) for c in {s.code for s in r.samples}} }; "
                   f"server CPU {cpu:.1f} s, {cpu / max(1, len(accepted)) * 1e3:.2f} ms per accepted claim")
+            if any(s.code == "altcha_required" for s in r.samples) and not args.no_proof:
+                print("  (the calibration ran out of solved proofs: claims went without one, and the rate is low)")
         for factor, first in ((1, 2_000_000), (10, 4_000_000)):
             slug = f"surge-{factor}x"
             quota = max(10, int(rate * args.seconds / 2))
@@ -772,6 +803,18 @@ def main() -> None:
               f"generator {r.cpu_seconds:.1f} s CPU")
         rows.append({"run": "sold_out_closed_loop", "sold_out_per_s": round(rate_sold),
                      "other": len(r.samples) - len(sold), "errors": r.errors,
+                     "lat_ms_p50_p99": (pct(lat, 50), pct(lat, 99)), "generator_cpu_s": round(r.cpu_seconds, 1)})
+        # how fast the units left are answered (every resident's page asks every 5 s)
+        r = run_load("get", port=args.port, path="/c/surge-10x/claim/remaining.json", seconds=args.sold_out_seconds,
+                     first_person=0, conns=args.sold_out_conns)
+        ok = [x for x in r.samples if x.status == 200]
+        lat = sorted(x.latency for x in ok)
+        print(f"\n== units left (GET remaining.json), closed loop of {args.sold_out_conns} connections for "
+              f"{args.sold_out_seconds:.0f} s: {len(ok) / args.sold_out_seconds:.0f}/s answered 200; other answers "
+              f"{dict(Counter(x.status for x in r.samples if x.status != 200))}, errors {r.errors}; latency p50/p99 "
+              f"{pct(lat, 50)}/{pct(lat, 99)} ms; generator {r.cpu_seconds:.1f} s CPU")
+        rows.append({"run": "remaining_closed_loop", "answered_per_s": round(len(ok) / args.sold_out_seconds),
+                     "other": len(r.samples) - len(ok), "errors": r.errors,
                      "lat_ms_p50_p99": (pct(lat, 50), pct(lat, 99)), "generator_cpu_s": round(r.cpu_seconds, 1)})
     finally:
         server_stop(server)

@@ -146,6 +146,11 @@ class Remaining:
     source: str = "database"        # database | redis
 
 
+REMAINING_MAX_AGE = 2
+"""Seconds the units left may be kept by whoever passes them on (``Cache-Control: public, max-age``): pages ask for
+them every 5 s."""
+
+
 def remaining(*, campaign: Campaign, day: dt.date) -> Remaining:
     """Units left today, per area: from Redis when it has the day loaded (what claims are checked against),
     else from the database."""

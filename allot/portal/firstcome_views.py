@@ -52,7 +52,6 @@ from allot.verification.ratelimit import Client
 
 SESSION_KEY = "portal_claim_pk"
 CODE_KEY = "portal_claim_code"
-REMAINING_MAX_AGE = 2
 COUNTDOWN_MAX_AGE = 30
 SOLD_OUT_MAX_AGE = 5
 
@@ -503,7 +502,7 @@ def remaining(request: HttpRequest, slug: str) -> HttpResponse:
         "day": w.day.isoformat(), "state": "sold_out" if sold_out else w.state,
         "opens_at": w.opens.astimezone(campaign.tz).isoformat(), "units": r.units, "left": r.left,
         "sold_out": sold_out, "by_area": r.by_scope, "as_of": dt.datetime.now(tz=campaign.tz).isoformat()})
-    response["Cache-Control"] = f"public, max-age={REMAINING_MAX_AGE}"
+    response["Cache-Control"] = f"public, max-age={selectors.REMAINING_MAX_AGE}"
     return response
 
 

@@ -136,6 +136,9 @@ ALLOT_LANE_MAX_LAG_MS = env.float("ALLOT_LANE_MAX_LAG_MS", default=100)
 ALLOT_WSGI_THREADS = env.int("ALLOT_WSGI_THREADS", default=14)
 # ... and, on PostgreSQL with Redis, its claims written on its own event loop (allot/firstcome/loop_writer.py)
 ALLOT_LANE_LOOP_WRITER = env.bool("ALLOT_LANE_LOOP_WRITER", default=True)
+# ... and the units left (GET remaining.json, the API's claims/remaining) answered from a copy of Django's answer
+# for up to this many seconds (0: every one by Django)
+ALLOT_LANE_CACHE_SECONDS = env.float("ALLOT_LANE_CACHE_SECONDS", default=1.0)
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

@@ -19,7 +19,7 @@ from allot.firstcome import gate, services
 from allot.firstcome.models import Claim, Quota
 from allot.firstcome.services import claim_create
 from tests.abuse.proof import solved
-from tests.firstcome.hangzhou import build_hangzhou, claim_body, claim_request, clear_caches, redis_gone
+from tests.firstcome.hangzhou import SLUG, build_hangzhou, claim_body, claim_request, clear_caches, redis_gone
 from tests.firstcome.lane import URL, _closing, call, call_many, code, request
 
 # what differs from answer to answer whoever gives it
@@ -452,3 +452,88 @@ def test_at_the_opening_one_claim_fills_the_cold_caches_and_the_others_wait_for_
     assert [a[0] for a in answers] == [201] * 12
     assert served.lane.stats["prepared in a thread"] == before + 1
     assert Quota.objects.get(campaign__slug="second").taken == 12
+
+
+# --- the units left: a copy of Django's answer for a second -------------------------------------------------
+
+REMAINING_PATHS = (f"/api/v1/campaigns/{SLUG}/claims/remaining", f"/c/{SLUG}/claim/remaining.json")
+
+
+@pytest.mark.parametrize("path", REMAINING_PATHS)
+@pytest.mark.django_db(transaction=True)
+def test_the_units_left_come_from_a_copy_of_djangos_answer_until_it_expires(served, path):
+    # given: a day with one claim taken, the copies kept for 0.3 s
+    build_hangzhou(quota=30)
+    assert call(served.lane, claim_body(1))[0] == 201
+    served.lane.cache_seconds = 0.3
+    calls = served.django_calls
+
+    # when: the units left asked twice, a claim taken between the two
+    first = call(served.lane, None, path=path, method="GET")
+    assert call(served.lane, claim_body(2))[0] == 201
+    second = call(served.lane, None, path=path, method="GET")
+
+    # then: Django answered the first, marked public for 2 s; the second is its copy, with an Age
+    assert first[0] == 200 and json.loads(first[2])["left"] == 29
+    assert first[1]["cache-control"] == "public, max-age=2" and "age" not in first[1]
+    assert second[0] == 200 and second[2] == first[2] and second[1]["age"] == "0"
+    assert {k: v for k, v in second[1].items() if k != "age"} == first[1]
+    assert served.django_calls == calls + 1
+
+    # and once the copy has expired, Django answers again, with the claim counted
+    time.sleep(0.35)
+    third = call(served.lane, None, path=path, method="GET")
+    assert json.loads(third[2])["left"] == 28 and "age" not in third[1]
+    assert served.django_calls == calls + 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_request_asks_django_for_the_units_left_while_the_others_wait_for_its_copy(served):
+    # given: no copy yet
+    build_hangzhou(quota=30)
+    assert call(served.lane, claim_body(1))[0] == 201
+    calls = served.django_calls
+
+    # when: forty residents' pages ask at once
+    answers = call_many(served.lane, [None] * 40, path=REMAINING_PATHS[1], method="GET")
+
+    # then: Django answered once; everyone got its figures
+    assert served.django_calls == calls + 1
+    assert {a[0] for a in answers} == {200} and {a[2] for a in answers} == {answers[0][2]}
+    assert json.loads(answers[0][2])["left"] == 29
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_units_left_are_kept_per_language_and_an_error_is_not_kept(served):
+    # given: a campaign with a claim
+    build_hangzhou(quota=30)
+    assert call(served.lane, claim_body(1))[0] == 201
+    calls = served.django_calls
+    path = REMAINING_PATHS[0]
+
+    # when: asked in Chinese and in English, twice each; and twice for a campaign that does not exist
+    zh = [call(served.lane, None, path=path, method="GET", language="zh-hans") for _ in range(2)]
+    en = [call(served.lane, None, path=path, method="GET", language="en") for _ in range(2)]
+    missing = [call(served.lane, None, path="/api/v1/campaigns/nowhere/claims/remaining", method="GET")
+               for _ in range(2)]
+
+    # then: one Django answer per language, each kept with its own Content-Language; every 404 from Django
+    assert [a[1]["content-language"] for a in zh + en] == ["zh-hans"] * 2 + ["en"] * 2
+    assert "age" in zh[1][1] and "age" in en[1][1]
+    assert [a[0] for a in missing] == [404, 404] and not any("age" in a[1] for a in missing)
+    assert served.django_calls == calls + 4
+
+
+@pytest.mark.parametrize(("status", "headers", "kept"), [
+    (200, [(b"cache-control", b"public, max-age=2")], 1.0),
+    (200, [(b"cache-control", b"public, max-age=0")], 0.0),
+    (200, [(b"cache-control", b"max-age=2")], 0.0),
+    (200, [(b"cache-control", b"public, max-age=2"), (b"set-cookie", b"a=b")], 0.0),
+    (200, [(b"cache-control", b"no-store")], 0.0),
+    (200, [], 0.0),
+    (404, [(b"cache-control", b"public, max-age=2")], 0.0),
+])
+def test_only_a_public_200_that_sets_no_cookie_is_kept(status, headers, kept):
+    from allot.api.v1.claim_lane import _keepable
+
+    assert _keepable(status, headers, 1.0) == kept

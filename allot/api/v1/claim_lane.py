@@ -31,6 +31,11 @@ one of a key goes to Django marked ``admission.FRONT_BUSY``). The early answers 
 for today") are replayed here for every API admission path, as ``AdmissionWSGI`` replays them, without a thread.
 With the waiting room on (``ALLOT_WAITROOM``) every claim goes to Django, whose admission keeps the line.
 
+The units left (``GET /c/<slug>/claim/remaining.json`` and ``/api/v1/campaigns/<slug>/claims/remaining``), which
+every resident's page asks every 5 s, are answered from a copy of Django's answer for up to
+``ALLOT_LANE_CACHE_SECONDS`` (1 s; at most the ``max-age`` Django gave them), per language, host and scheme, with an
+``Age`` header: one request per key asks Django, the others that meet it wait for its copy.
+
 ``ALLOT_API_FAST_CLAIM=false`` turns the lane off with the WSGI fast lane: every request goes to Django.
 """
 
@@ -75,6 +80,12 @@ logger = logging.getLogger("django.request")
 DEFAULT_MAX_IN_FLIGHT = 96
 DEFAULT_MAX_LAG_MS = 100
 DEFAULT_WSGI_THREADS = 14
+DEFAULT_CACHE_SECONDS = 1.0
+CACHED = re.compile(r"^/(?:api/v1/campaigns/[-\w]+/claims/remaining|c/[-\w]+/claim/remaining\.json)$")
+"""GETs the lane answers from a copy of Django's answer (``ALLOT_LANE_CACHE_SECONDS``): the units left today, which
+every resident's page asks every few seconds. Public figures, the same for everyone who asks in one language."""
+MAX_CACHED = 256
+MAX_AGE = re.compile(r"(?:^|,)\s*max-age=(\d+)")
 _HEADERS = {b"host": "HTTP_HOST", b"accept-language": "HTTP_ACCEPT_LANGUAGE", b"cookie": "HTTP_COOKIE",
             b"x-forwarded-proto": "HTTP_X_FORWARDED_PROTO", b"content-length": "CONTENT_LENGTH",
             b"allot-queue-token": admission.QUEUE_META}
@@ -156,6 +167,32 @@ def threads_close(executor: ThreadPoolExecutor) -> None:
 _COLD, _REFUSED = object(), object()
 
 
+class _Copy:
+    """A 200 answer kept for the next GETs of the same key until ``expires`` (the loop's clock)."""
+
+    __slots__ = ("body", "expires", "headers", "stored")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], body: bytes, stored: float, expires: float) -> None:
+        self.headers, self.body, self.stored, self.expires = headers, body, stored, expires
+
+
+def _keepable(status: int, headers: list[tuple[bytes, bytes]], limit: float) -> float:
+    """How long an answer may be kept (0: not at all): a 200 that Django marked ``public`` with a ``max-age``, that
+    sets no cookie, for at most ``limit`` seconds and at most its max-age."""
+    if status != 200:
+        return 0.0
+    control = b""
+    for name, value in headers:
+        if name == b"set-cookie":
+            return 0.0
+        if name == b"cache-control":
+            control = value.lower()
+    age = MAX_AGE.search(control.decode("latin1"))
+    if b"public" not in control or b"no-store" in control or b"private" in control or age is None:
+        return 0.0
+    return min(limit, float(age.group(1)))
+
+
 class _Waker:
     """Resolves the futures of one event loop's claims; the writer thread calls ``wake`` once per batch."""
 
@@ -222,12 +259,20 @@ class ClaimLane:
         self._teaching: dict[tuple[str, ...], asyncio.Event] = {}   # keys whose headers a claim is learning now
         self._warming: dict[tuple[object, ...], asyncio.Event] = {}  # caches a claim is filling now (``_warm``)
         self._encodings: dict[int, tuple[object, list[tuple[bytes, bytes]]]] = {}
+        self.cache_seconds = float(getattr(settings, "ALLOT_LANE_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
+        self._copies: dict[tuple[object, ...], _Copy] = {}
+        self._copying: dict[tuple[object, ...], asyncio.Event] = {}   # keys whose copy a request is fetching now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
             await self._lifespan(receive, send)
             return
+        if kind == "http" and scope["method"] == "GET" and self.cache_seconds > 0:
+            environ = _environ(scope)
+            if CACHED.match(environ["PATH_INFO"]):
+                await self._copied(scope, receive, send, environ)
+                return
         if kind == "http" and scope["path"].startswith("/api/"):
             environ = _environ(scope)
             path = environ["PATH_INFO"]
@@ -283,6 +328,61 @@ class ClaimLane:
         """Close the database connections of the lane's and the bridge's threads, and end those threads."""
         for executor in (self._pool, self._wsgi.executor):
             threads_close(executor)
+
+    # --- the units left: a copy of Django's answer, for a second ---------------------------------------------
+
+    async def _copied(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any]) -> None:
+        """A GET of ``CACHED``: from the copy of Django's answer for its key (path, query, and the language, host and
+        scheme Django would answer in) while it is fresh, with its ``Age``; else Django answers, and one request per
+        key at a time keeps a copy of what it says while the others that meet it wait for that copy."""
+        loop = asyncio.get_running_loop()
+        key = (environ["PATH_INFO"], scope.get("query_string", b""), *self.fast.key_of(environ)[1])
+        copy = self._copies.get(key)
+        if copy is None or copy.expires <= loop.time():
+            copying = self._copying.get(key)
+            if copying is None:
+                await self._copy(key, scope, receive, send)
+                return
+            await copying.wait()
+            copy = self._copies.get(key)
+            if copy is None or copy.expires <= loop.time():   # what Django said was not to keep: it answers this one
+                await self.bridge(scope, receive, send)
+                return
+        self.stats["copied"] += 1
+        age = str(int(loop.time() - copy.stored)).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [*copy.headers, (b"age", age)]})
+        await send({"type": "http.response.body", "body": copy.body})
+
+    async def _copy(self, key: tuple[object, ...], scope: Scope, receive: Receive, send: Send) -> None:
+        """Django answers; the answer is passed on as it comes and kept (``_keepable``) for the key."""
+        copying = self._copying[key] = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def keep(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.bridge(scope, receive, keep)
+            headers = [(bytes(k).lower(), bytes(v)) for k, v in start.get("headers", ())]
+            keep_for = _keepable(int(start.get("status", 0)), headers, self.cache_seconds)
+            if keep_for > 0:
+                if len(self._copies) >= MAX_CACHED:
+                    now = loop.time()
+                    self._copies = {k: c for k, c in self._copies.items() if c.expires > now}
+                    if len(self._copies) >= MAX_CACHED:
+                        self._copies.clear()
+                # fresh from when it was asked for: Django read the figures after that
+                self._copies[key] = _Copy(headers, b"".join(chunks), asked, asked + keep_for)
+        finally:
+            del self._copying[key]
+            copying.set()
 
     # --- a claim -------------------------------------------------------------------------------------------
 

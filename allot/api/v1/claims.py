@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
@@ -207,8 +207,9 @@ def claim_api_submit(*, slug: str, fields: dict[str, Any], client: Client) -> di
 
 @claims.get("/campaigns/{slug}/claims/remaining", response={200: RemainingOut, 404: ErrorsOut},
             url_name="claim_remaining", summary="Units left today, per area", description="Cacheable for 2 seconds.")
-def claim_remaining_op(request: HttpRequest, slug: str) -> dict[str, Any]:
+def claim_remaining_op(request: HttpRequest, slug: str, response: HttpResponse) -> dict[str, Any]:
     campaign = selectors.claim_campaign(slug=slug).campaign
+    response["Cache-Control"] = f"public, max-age={selectors.REMAINING_MAX_AGE}"   # the same figures for everyone
     w = selectors.window(campaign)
     r = selectors.remaining(campaign=campaign, day=w.day)
     state = "sold_out" if w.state == "open" and r.units > 0 and r.left == 0 else w.state
