@@ -712,7 +712,7 @@ def main() -> None:
                         "wsgi (config/wsgi.py alone); gunicorn serves wsgi")
     p.add_argument("--loop", choices=("uvloop", "asyncio", "auto"), default="uvloop",
                    help="granian's event loop (asgi)")
-    p.add_argument("--lane-cap", type=int, default=96,
+    p.add_argument("--lane-cap", type=int, default=48,
                    help="claims per process waiting in the claim lane at most (ALLOT_LANE_MAX_IN_FLIGHT; asgi)")
     p.add_argument("--conns", type=int, default=None,
                    help="keep-alive connections for the calibration (default: processes × cap; a connection told "

@@ -130,9 +130,11 @@ ALLOT_CLAIM_GROUP_COMMIT = env.bool("ALLOT_CLAIM_GROUP_COMMIT", default=True)
 ALLOT_API_FAST_CLAIM = env.bool("ALLOT_API_FAST_CLAIM", default=True)
 # the claim lane of config/asgi.py (allot/api/v1/claim_lane.py, ADR 0012): claims per process waiting in it before
 # the next is answered busy; threads per process that run Django behind it
-ALLOT_LANE_MAX_IN_FLIGHT = env.int("ALLOT_LANE_MAX_IN_FLIGHT", default=96)
+ALLOT_LANE_MAX_IN_FLIGHT = env.int("ALLOT_LANE_MAX_IN_FLIGHT", default=48)
 # ... and how late (ms) its event loop may run before new claims are answered busy at once
 ALLOT_LANE_MAX_LAG_MS = env.float("ALLOT_LANE_MAX_LAG_MS", default=100)
+# ... and how long (ms) the quickest of its claims may wait, over each 100 ms, before new ones are answered busy
+ALLOT_LANE_TARGET_MS = env.float("ALLOT_LANE_TARGET_MS", default=50)
 ALLOT_WSGI_THREADS = env.int("ALLOT_WSGI_THREADS", default=14)
 # ... and, on PostgreSQL with Redis, its claims written on its own event loop (allot/firstcome/loop_writer.py)
 ALLOT_LANE_LOOP_WRITER = env.bool("ALLOT_LANE_LOOP_WRITER", default=True)

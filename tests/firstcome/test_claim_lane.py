@@ -179,6 +179,59 @@ def test_an_event_loop_running_late_refuses_new_claims_until_it_catches_up(serve
     assert Claim.objects.count() == 2
 
 
+def test_while_the_lane_refuses_it_holds_what_it_answers_in_its_target_time():
+    from allot.api.v1.claim_lane import _Drain
+
+    drain = _Drain(target=0.05, floor=8, cap=48)
+    # an interval without a refusal: the cap
+    for i in range(300):
+        drain.answered(1.0 + i * 0.001)
+    assert drain.limit == 48
+    # a saturated interval of 0.1 s: 200 claims answered (2,000/s) with refusals -> 2,000/s × 0.05 s = 100, capped
+    t = 1.3
+    for i in range(201):
+        drain.refused()
+        drain.answered(t + i * 0.0005)
+    assert drain.limit == 48
+    # under ten times the load the loop answers 300 claims a second: 30 in the interval -> 15 held
+    t = drain._until
+    for i in range(30):
+        drain.refused()
+        drain.answered(t + i * 0.0033)
+    drain.answered(t + 0.1)
+    assert drain.limit == 15
+    # 5 a second would be 0.25 held: never below the floor
+    t = drain._until
+    drain.refused()
+    drain.answered(t + 0.09)
+    drain.answered(t + 0.1)
+    assert drain.limit == 8
+    # the load gone: an interval without a refusal gives the cap back
+    t = drain._until
+    drain.answered(t + 0.01)
+    drain.answered(t + 0.1)
+    assert drain.limit == 48
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claims_past_what_the_lane_answers_in_its_target_time_are_answered_busy(served):
+    # given: the headers learned; the lane measured as saturated, answering what holds 1 claim in its target time
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    served.lane._drain.limit = 1
+    served.lane.in_flight = 1   # one claim in the lane already
+
+    # when: a claim arrives; then the lane has caught up
+    late = call(served.lane, claim_body(2))
+    served.lane.in_flight = 0
+    next_one = call(served.lane, claim_body(3))
+
+    # then: busy at once, counted as the drain's refusal; then accepted
+    assert late[0] == 503 and code(late) == "busy" and "retry-after" in late[1]
+    assert served.lane.stats["busy:drain"] == 1
+    assert next_one[0] == 201 and Claim.objects.count() == 2
+
+
 @pytest.mark.django_db(transaction=True)
 def test_sold_out_for_today_is_replayed_without_django(served):
     # given: one unit, taken; the next claim finds none (the lane answers, and the area is flagged sold out)

@@ -25,7 +25,8 @@ What the lane answers, and how it stays Django's answer:
   Django gave, so the same claim gets the same status, headers and body on either path
   (tests/firstcome/test_claim_lane.py compares them).
 
-Admission: at most ``ALLOT_LANE_MAX_IN_FLIGHT`` claims per process wait in the lane; the next one is answered
+Admission: at most ``ALLOT_LANE_MAX_IN_FLIGHT`` claims per process wait in the lane, and while it is refusing
+claims, only as many as it answers in ``ALLOT_LANE_TARGET_MS``; the next one is answered
 503 ``busy`` at once, with the body and headers Django built for that key (``admission.busy_reply``; the first
 one of a key goes to Django marked ``admission.FRONT_BUSY``). The early answers Django marked replayable ("sold out
 for today") are replayed here for every API admission path, as ``AdmissionWSGI`` replays them, without a thread.
@@ -77,8 +78,9 @@ from .claims import claim_created_out
 
 logger = logging.getLogger("django.request")
 
-DEFAULT_MAX_IN_FLIGHT = 96
+DEFAULT_MAX_IN_FLIGHT = 48
 DEFAULT_MAX_LAG_MS = 100
+DEFAULT_TARGET_MS = 50
 DEFAULT_WSGI_THREADS = 14
 DEFAULT_CACHE_SECONDS = 1.0
 CACHED = re.compile(r"^/(?:api/v1/campaigns/[-\w]+/claims/remaining|c/[-\w]+/claim/remaining\.json)$")
@@ -240,6 +242,35 @@ class _Lag:
         self.loop.call_at(self._due, self._tick)
 
 
+class _Drain:
+    """How many claims the lane may hold. While it refuses claims (it is saturated), so many that a new one waits
+    about ``target`` seconds: the claims it answered over the last ``INTERVAL`` times ``target / INTERVAL`` (Little's
+    law: waiting = held / answered per second), never below ``floor``; after an interval without a refusal, the
+    cap. Under overload the lane answers fewer claims a second — its loop is busy refusing the surplus — and a
+    fixed cap then meant a longer wait for every claim it held."""
+
+    INTERVAL = 0.1
+
+    def __init__(self, target: float, floor: int, cap: int) -> None:
+        self.target, self.floor, self.cap = target, floor, cap
+        self.limit = cap
+        self._answered = self._refused = 0
+        self._until = 0.0
+
+    def refused(self) -> None:
+        self._refused += 1
+
+    def answered(self, now: float) -> None:
+        self._answered += 1
+        if now >= self._until:
+            if not self._refused:
+                self.limit = self.cap
+            elif now - self._until < self.INTERVAL:   # a whole interval counted (else the lane was idle)
+                self.limit = min(self.cap, max(self.floor, int(self._answered * self.target / self.INTERVAL)))
+            self._answered = self._refused = 0
+            self._until = now + self.INTERVAL
+
+
 class ClaimLane:
     """The ASGI application: the claim lane, and ``wsgi_app`` (Django, with ``fast`` its fast lane) for the rest."""
 
@@ -251,6 +282,8 @@ class ClaimLane:
         self.cap = int(getattr(settings, "ALLOT_LANE_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT))
         self.max_lag = float(getattr(settings, "ALLOT_LANE_MAX_LAG_MS", DEFAULT_MAX_LAG_MS)) / 1000
         self._lag: _Lag | None = None
+        self._drain = _Drain(float(getattr(settings, "ALLOT_LANE_TARGET_MS", DEFAULT_TARGET_MS)) / 1000,
+                             self.FLOOR, self.cap)
         self.in_flight = 0
         self.stats: collections.Counter[str] = collections.Counter()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="allot-lane")
@@ -386,18 +419,27 @@ class ClaimLane:
 
     # --- a claim -------------------------------------------------------------------------------------------
 
-    def _overloaded(self) -> bool:
-        """Past the cap of claims in the lane, or the loop behind by more than ``ALLOT_LANE_MAX_LAG_MS``."""
+    FLOOR = 8
+    """Claims the lane always admits (below the cap) whatever their waits: they keep the sojourn measured."""
+
+    def _overloaded(self) -> str:
+        """Why a new claim is refused ("" if it is not): past the cap of claims in the lane; while saturated, past
+        what it answers in ``ALLOT_LANE_TARGET_MS`` (``_Drain``); or the loop behind by more than
+        ``ALLOT_LANE_MAX_LAG_MS``."""
         if self.in_flight >= self.cap:
-            return True
+            return "busy"
+        if self.in_flight >= self._drain.limit:
+            return "busy:drain"
         lag = self._lag
         if lag is None or lag.loop is not asyncio.get_running_loop():
             lag = self._lag = _Lag(asyncio.get_running_loop())
-        return lag.seconds > self.max_lag
+        return "busy:late" if lag.seconds > self.max_lag else ""
 
     async def _claim(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any], slug: str) -> None:
-        if self._overloaded():
-            self.stats["busy"] += 1
+        refused = self._overloaded()
+        if refused:
+            self.stats[refused] += 1
+            self._drain.refused()
             await self._busy(scope, receive, send, environ)
             return
         self.in_flight += 1
@@ -409,7 +451,10 @@ class ClaimLane:
             # before the answer is sent: a client that sends its next claim the moment it reads this answer must
             # not find this one still counted
             self.in_flight -= 1
-            took = loop.time() - started   # for bench/surge.py: how long claims stay in the lane
+            now = loop.time()
+            took = now - started
+            self._drain.answered(now)
+            # for bench/surge.py: how long claims stay in the lane
             self.stats[f"lane<={next((b for b in _Lag.BUCKETS if took <= b), 9.0)}s"] += 1
         if answer is not None:
             status, headers, content = answer
