@@ -420,7 +420,7 @@ class ClaimLane:
     # --- a claim -------------------------------------------------------------------------------------------
 
     FLOOR = 8
-    """Claims the lane always admits (below the cap) whatever their waits: they keep the sojourn measured."""
+    """Claims the lane admits (below the cap) however slowly it answers: they keep its rate measured (``_Drain``)."""
 
     def _overloaded(self) -> str:
         """Why a new claim is refused ("" if it is not): past the cap of claims in the lane; while saturated, past
