@@ -133,7 +133,7 @@ ALLOT_API_FAST_CLAIM = env.bool("ALLOT_API_FAST_CLAIM", default=True)
 ALLOT_LANE_MAX_IN_FLIGHT = env.int("ALLOT_LANE_MAX_IN_FLIGHT", default=48)
 # ... and how late (ms) its event loop may run before new claims are answered busy at once
 ALLOT_LANE_MAX_LAG_MS = env.float("ALLOT_LANE_MAX_LAG_MS", default=100)
-# ... and how long (ms) the quickest of its claims may wait, over each 100 ms, before new ones are answered busy
+# ... and, while it refuses claims, it holds only as many as it answered in this long (ms; measured over each 100 ms)
 ALLOT_LANE_TARGET_MS = env.float("ALLOT_LANE_TARGET_MS", default=50)
 ALLOT_WSGI_THREADS = env.int("ALLOT_WSGI_THREADS", default=14)
 # ... and, on PostgreSQL with Redis, its claims written on its own event loop (allot/firstcome/loop_writer.py)

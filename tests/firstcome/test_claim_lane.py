@@ -183,10 +183,10 @@ def test_while_the_lane_refuses_it_holds_what_it_answers_in_its_target_time():
     from allot.api.v1.claim_lane import _Drain
 
     drain = _Drain(target=0.05, floor=8, cap=48)
-    # an interval without a refusal: the cap
+    # intervals without a refusal at 1,000 claims a second: the cap
     for i in range(300):
         drain.answered(1.0 + i * 0.001)
-    assert drain.limit == 48
+    assert drain.limit == 48 and drain._until > 1.2   # (intervals were counted)
     # a saturated interval of 0.1 s: 200 claims answered (2,000/s) with refusals -> 2,000/s × 0.05 s = 100, capped
     t = 1.3
     for i in range(201):
