@@ -14,9 +14,11 @@ What it does:
    lifted, since every request here comes from 127.0.0.1), group commit on, the waiting room as configured.
 3. Calibrates: a closed loop of ``--conns`` keep-alive connections (default: as many as the in-flight slots)
    claims for ``--calibrate`` seconds against a quota that does not run out; the accepted claims per second is "1×".
-4. Runs the surge twice from a separate load-generator process (asyncio protocols on uvloop, raw HTTP/1.1 over
-   keep-alive sockets, open loop: requests are sent on schedule whether or not earlier ones were answered, so a
-   slow server shows as latency instead of hiding it): at 1× and at 10× the calibrated rate, for ``--seconds``,
+4. Runs the surge twice from a separate load-generator process (``bench/loadgen.c``, one epoll loop in C, built
+   here with the machine's C compiler; ``--generator python``: asyncio protocols on uvloop, ~5× its CPU a
+   request; both raw HTTP/1.1 over keep-alive sockets, open loop: requests are sent on schedule whether or not
+   earlier ones were answered, so a slow server shows as latency instead of hiding it): at 1× and at 10× the
+   calibrated rate, for ``--seconds``,
    every request a different resident with a proof of work solved beforehand (``proofs``), against a quota of
    half the run's 1× capacity so that it sells out mid-run. A resident told 503 (busy) comes back when told —
    the waiting room's ``Allot-Queue-Wait-Ms`` with its ticket, else ``Retry-After`` — for up to 30 s after the
@@ -31,8 +33,10 @@ What it does:
    sold-out campaign for ``--sold-out-seconds``; and how fast the units left are (``remaining.json``, which every
    resident's page asks every 5 s): the same closed loop of GETs.
 
-All traffic goes to 127.0.0.1. The load generator shares the machine's cores with the server: on a 2-core box it
-takes a good part of one core at high rates, so the server figures are a lower bound.
+All traffic goes to 127.0.0.1. The load generator shares the machine's cores with the server (the C one ~20 µs
+of CPU a request, the Python one ~100 µs), so the server figures are a lower bound. ``--calibrate-only`` stops after
+the calibration (to compare two versions' throughput in many short runs). For each surge it also prints the run
+second by second: answers, accepted claims and p50/p99 latency of the answers given in that second.
 """
 
 from __future__ import annotations
@@ -45,10 +49,13 @@ import json
 import multiprocessing as mp
 import os
 import re
+import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -616,7 +623,85 @@ def _load_process(kind: str, kwargs: dict[str, Any], out: Any) -> None:
     out.close()
 
 
+GENERATOR = {"kind": "c"}   # bench/loadgen.c (built here with the machine's cc), or "python" (the asyncio one above)
+LOADGEN_SRC = ROOT / "bench" / "loadgen.c"
+LOADGEN_BIN = ROOT / "var" / "bench" / "loadgen"
+_RECORD = struct.Struct("<IhBB24sddd")   # loadgen.c's struct record
+
+
+def loadgen_build() -> Path | None:
+    """bench/loadgen.c compiled to var/bench/loadgen (again when the source is newer); None without a C compiler."""
+    if LOADGEN_BIN.exists() and LOADGEN_BIN.stat().st_mtime >= LOADGEN_SRC.stat().st_mtime:
+        return LOADGEN_BIN
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    LOADGEN_BIN.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([cc, "-O2", "-o", str(LOADGEN_BIN), str(LOADGEN_SRC)], check=True)
+    return LOADGEN_BIN
+
+
+def _run_c(binary: Path, kind: str, port: int, path: str, seconds: float, first_person: int, conns: int,
+           proofs: list[str] | None = None, rate: float = 0.0, timeout: float = 10.0) -> LoadResult:
+    """The same run as the Python generator's, by bench/loadgen.c: the requests are written to a file first
+    (request ``i`` is resident ``first_person + i``), its answers read back as records."""
+    solved = proofs or []
+    if kind == "get":
+        count = 1
+    elif kind == "open":
+        count = int(rate * seconds) + 1
+    else:   # a closed loop asks for as many residents as the server answers: past the proofs, claims go without one
+        count = max(len(solved), int(20_000 * seconds))
+    work = Path(tempfile.mkdtemp(prefix="loadgen-", dir=LOADGEN_BIN.parent))
+    try:
+        with (work / "requests").open("wb") as f:
+            f.write(struct.pack("<I", count))
+            for i in range(count):
+                if kind == "get":
+                    head, body = (b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: zh-hans\r\n"
+                                  % path.encode()), b""
+                else:
+                    body = claim_body(first_person + i, solved[i] if i < len(solved) else "")
+                    head = _HEAD % (path.encode(), len(body))
+                f.write(struct.pack("<I", len(head)) + head + struct.pack("<I", len(body)) + body)
+        started = time.monotonic()
+        done = subprocess.run([str(binary), kind, str(port), str(work / "requests"), str(work / "answers"),
+                               repr(rate), repr(seconds), str(conns), repr(timeout), "30", repr(BUSY_PAUSE)],
+                              check=True, capture_output=True)
+        info = json.loads(done.stdout)
+        result = LoadResult(started=started, connections=info["connections"], cpu_seconds=info["cpu_seconds"])
+        for idx, status, queued, n, code_b, latency, done_at, lag in _RECORD.iter_unpack(
+                (work / "answers").read_bytes()):
+            person = first_person + idx
+            if status == 0:
+                result.errors += 1
+                result.final[person] = "error"
+                continue
+            if status == -1:
+                result.timeouts += 1
+                result.final[person] = "timeout"
+                continue
+            if kind == "get":
+                code = str(status)
+            else:
+                code = "accepted" if status == 201 else (code_b[:n].decode() or f"http_{status}")
+            result.samples.append(Sample(status=status, code=code, latency=latency, done_at=started + done_at,
+                                         lag=lag, queued=bool(queued)))
+            result.final[person] = code
+        if info["ran_out"]:
+            print(f"  (the C generator ran out of its {count} residents before the end of the run)")
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def run_load(kind: str, **kwargs: Any) -> LoadResult:
+    if GENERATOR["kind"] == "c":
+        binary = loadgen_build()
+        if binary is not None:
+            return _run_c(binary, kind, **kwargs)
+        print("  (no C compiler: the Python generator instead)")
+        GENERATOR["kind"] = "python"
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_load_process, args=(kind, kwargs, child))
@@ -634,6 +719,19 @@ def pct(values: list[float], p: float) -> str:
     values = sorted(values)
     k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
     return f"{values[k] * 1000:.1f}"
+
+
+def timeline(r: LoadResult) -> list[dict[str, Any]]:
+    """The run second by second (by when the answers came): where in the run the latency was."""
+    if not r.samples:
+        return []
+    start = min(s.done_at - s.latency for s in r.samples)
+    by: dict[int, list[Sample]] = collections.defaultdict(list)
+    for s in r.samples:
+        by[int(s.done_at - start)].append(s)
+    return [{"s": k, "answers": len(v), "accepted": sum(1 for x in v if x.status == 201),
+             "p50_ms": pct([x.latency for x in v], 50), "p99_ms": pct([x.latency for x in v], 99)}
+            for k, v in sorted(by.items())]
 
 
 def report(title: str, r: LoadResult, quota: int, db_claims: int, db_taken: int, oversold: int, offered: float,
@@ -688,6 +786,9 @@ def report(title: str, r: LoadResult, quota: int, db_claims: int, db_taken: int,
           f"{row['generator_lag_p99_ms']} ms (large = the generator, not the server, was the limit)")
     print(f"  oversell: {row['oversell']}   undersell: {row['undersell']} (units left {left}, "
           f"residents refused {refused_people})")
+    row["timeline"] = timeline(r)
+    print("  by second (answers done in it: how many, accepted, p50/p99 ms of all): " + "; ".join(
+        f"{t['s']}s {t['answers']} {t['accepted']} {t['p50_ms']}/{t['p99_ms']}" for t in row["timeline"]))
     return row
 
 
@@ -719,15 +820,21 @@ def main() -> None:
                         "503 waits Retry-After)")
     p.add_argument("--max-conns", type=int, default=2000, help="connection limit of the open-loop generator")
     p.add_argument("--calibrate", type=float, default=5.0, help="seconds of closed-loop calibration")
+    p.add_argument("--calibrate-only", action="store_true", help="stop after the calibration")
     p.add_argument("--seconds", type=float, default=10.0, help="seconds of each surge")
     p.add_argument("--rate", type=float, default=None, help="skip calibration: 1× in requests per second")
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--sold-out-seconds", type=float, default=4.0, help="seconds of the sold-out closed loop")
     p.add_argument("--sold-out-conns", type=int, default=64, help="connections of the sold-out closed loop")
+    p.add_argument("--generator", choices=("c", "python"), default="c",
+                   help="load generator: c (bench/loadgen.c, built with the machine's cc; a few µs of CPU a request) "
+                        "or python (asyncio on uvloop; ~100 µs a request, which on two cores is taken from the "
+                        "server)")
     p.add_argument("--no-proof", action="store_true",
                    help="claims without a proof of work (ALLOT_CLAIM_PROOF_CHANNELS empty), to see what it costs")
     args = p.parse_args()
+    GENERATOR["kind"] = args.generator
     if args.workers is None:   # as `make demo` serves (SQLite writers take turns: core.locking.sqlite_write_queue)
         args.workers = 2
     if args.cap is None:   # group commit (ADR 0009) writes the claims in flight together: more of them, bigger batches
@@ -743,7 +850,7 @@ def main() -> None:
               f"{args.threads} threads" if args.interface == "asgi" else
               f"{args.server} wsgi, {args.threads} threads, admission cap {args.cap} per process")
     print(f"surge: {'PostgreSQL' if args.pg else 'SQLite'}{' + Redis' if args.redis else ''}, {args.workers} "
-          f"process(es), {served}, {os.cpu_count()} cores")
+          f"process(es), {served}, {os.cpu_count()} cores, load generator: {args.generator}")
     prepare_database(args, env)
     django_setup(env)
     path = "/api/v1/campaigns/{}/claims"
@@ -769,7 +876,7 @@ def main() -> None:
                   f"server CPU {cpu:.1f} s, {cpu / max(1, len(accepted)) * 1e3:.2f} ms per accepted claim")
             if any(s.code == "altcha_required" for s in r.samples) and not args.no_proof:
                 print("  (the calibration ran out of solved proofs: claims went without one, and the rate is low)")
-        for factor, first in ((1, 2_000_000), (10, 4_000_000)):
+        for factor, first in ((1, 2_000_000), (10, 4_000_000)) if not args.calibrate_only else ():
             slug = f"surge-{factor}x"
             quota = max(10, int(rate * args.seconds / 2))
             campaign_create(slug, quota)
@@ -789,6 +896,8 @@ def main() -> None:
             rows[-1]["server_peak"] = peak
             print(f"  server during the run, at most: {peak.get('rss_kib', 0) / 1024:.0f} MiB resident, "
                   f"{peak.get('fds', 0)} open fds (all its processes); after: {rows[-1]['server_resources']}")
+        if args.calibrate_only:
+            return
         # how fast "sold out" is answered once it is: a closed loop of many connections, as fast as they go
         r = run_load("closed", port=args.port, path=path.format("surge-10x"), seconds=args.sold_out_seconds,
                      first_person=8_000_000, conns=args.sold_out_conns,

@@ -157,10 +157,8 @@ def plain_busy(*, now: float | None = None) -> Entry:
     refusing them takes the whole machine (bench/surge.py at ten times the capacity: p99 of several seconds with
     2-6 s). Spreading the returns over a window that grows with the refusal rate keeps the rate of returns near
     the budget, and every answer fast; a resident told busy waits a few seconds longer only when many are."""
-    lo, hi = getattr(settings, "ALLOT_ADMISSION_RETRY_AFTER", PLAIN_RETRY_AFTER)
-    lo = max(1, int(lo))
-    hi = max(lo, int(hi))
-    budget = max(1, int(getattr(settings, "ALLOT_ADMISSION_BUSY_BUDGET", BUSY_BUDGET)))
+    c = config()
+    (lo, hi), budget = c.plain_retry_after, c.busy_budget
     rate = _busy_rate.tick(time.monotonic() if now is None else now)
     stretch = min(MAX_STRETCH, max(1.0, rate / budget))
     return Entry(admitted=False, retry_after=random.randint(round(lo * stretch), round(hi * stretch)))
@@ -180,6 +178,8 @@ class Config:
     redis_url: str
     prefix: str
     keys: tuple[bytes, ...]     # the signing key first, then those of SECRET_KEY_FALLBACKS (still read)
+    plain_retry_after: tuple[int, int]   # the plain busy answer's (``plain_busy``)
+    busy_budget: int
 
 
 _config: Config | None = None
@@ -195,6 +195,8 @@ def config() -> Config:
     if c is None:
         lo, hi = getattr(settings, "ALLOT_WAITROOM_RETRY_AFTER", DEFAULT_RETRY_AFTER)
         lo = max(1, int(lo))
+        plain_lo, plain_hi = getattr(settings, "ALLOT_ADMISSION_RETRY_AFTER", PLAIN_RETRY_AFTER)
+        plain_lo = max(1, int(plain_lo))
         c = _config = Config(
             # Several app processes (REDIS_URL set) without the shared line: a ticket from one process is no ticket
             # at another, and a client whose next request lands on the other process loses its place — worse
@@ -209,7 +211,9 @@ def config() -> Config:
             redis_url=(getattr(settings, "REDIS_URL", "") or "") if getattr(settings, "ALLOT_WAITROOM_SHARED",
                                                                              False) else "",
             prefix=getattr(settings, "ALLOT_WAITROOM_PREFIX", DEFAULT_PREFIX),
-            keys=tuple(_derive(s) for s in (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ()))))
+            keys=tuple(_derive(s) for s in (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ()))),
+            plain_retry_after=(plain_lo, max(plain_lo, int(plain_hi))),
+            busy_budget=max(1, int(getattr(settings, "ALLOT_ADMISSION_BUSY_BUDGET", BUSY_BUDGET))))
     return c
 
 

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.utils import timezone
 
 from allot.campaigns.models import Campaign
 from allot.core.audit import log_action
+from allot.core.conf import setting
 from allot.core.errors import DomainError
 from allot.firstcome import selectors
 from allot.firstcome.models import Claim
@@ -46,7 +46,7 @@ def claim_proof_required(channel: str) -> bool:
     """Whether a claim from ``channel`` must carry a solved proof of work. ``ALLOT_CLAIM_PROOF_CHANNELS`` (default:
     web and api, i.e. always) lists the channels that must; take a channel out only for a client that cannot
     compute one (a partner's app, say), knowing that its claims are then held back by the rate limits alone."""
-    channels = getattr(settings, "ALLOT_CLAIM_PROOF_CHANNELS", None)
+    channels = setting("ALLOT_CLAIM_PROOF_CHANNELS", None)
     return channel in (PROOF_CHANNELS if channels is None else tuple(channels))
 
 

@@ -36,6 +36,7 @@ from allot.campaigns.models import Campaign
 from allot.campaigns.selectors import local_now
 from allot.core.audit import audit_entry, log_action
 from allot.core.codes import random_code
+from allot.core.conf import setting
 from allot.core.errors import Conflict, DomainError, ErrorCollector, PermissionDenied
 from allot.core.locking import sqlite_write_queue
 from allot.core.rows import instance, row_insert
@@ -456,7 +457,7 @@ def claim_run(*, job: writer.ClaimJob) -> Claim:
     """Count, take the unit and write a claim (``claim_job``), committed before this returns: through the
     process's group-commit writer (``writer.py``), with the claims that arrived at the same time, or alone with
     ``ALLOT_CLAIM_GROUP_COMMIT=false``. Returns the claim or raises its ``DomainError``."""
-    if getattr(settings, "ALLOT_CLAIM_GROUP_COMMIT", True):
+    if setting("ALLOT_CLAIM_GROUP_COMMIT", True):
         _claim_writer.write(job)
     else:
         _claim_writer.write_alone(job)

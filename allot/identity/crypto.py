@@ -23,10 +23,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from allot.core.conf import setting
 from allot.core.errors import DomainError
 
 KEY_BYTES = 32
@@ -65,7 +65,7 @@ def _decode_key(text: str, *, setting: str) -> bytes:
 
 
 def _setting(name: str) -> str:
-    value = getattr(settings, name, "")
+    value = setting(name, "")
     if not isinstance(value, str) or not value.strip():
         raise ImproperlyConfigured(f"{name} is not set. See config/settings/base.py and docs/adr.")
     return value

@@ -36,9 +36,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.db import connection, transaction
 
+from allot.core.conf import setting
 from allot.core.locking import sqlite_write_queue
 from allot.verification.models import RateCounter, UsedChallenge
 
@@ -127,7 +127,7 @@ class WriteBehind:
 
     @staticmethod
     def interval() -> float:
-        return float(getattr(settings, "ALLOT_WRITE_BEHIND_SECONDS", DEFAULT_INTERVAL))
+        return float(setting("ALLOT_WRITE_BEHIND_SECONDS", DEFAULT_INTERVAL))
 
     def _due(self) -> bool:
         return time.monotonic() - self._last >= self.interval()

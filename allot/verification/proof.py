@@ -39,12 +39,12 @@ from typing import Any, Literal
 
 import altcha
 import redis
-from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
+from allot.core.conf import setting
 from allot.core.errors import DomainError
 from allot.verification.models import UsedChallenge
 from allot.verification.ratelimit import (
@@ -69,7 +69,7 @@ _KEY_SALT = "allot.verification.altcha"
 
 
 def _secret(secret_key: str | None = None) -> str:
-    return _signing_secret(settings.SECRET_KEY if secret_key is None else secret_key)
+    return _signing_secret(setting("SECRET_KEY") if secret_key is None else secret_key)
 
 
 @functools.lru_cache(maxsize=8)
@@ -79,14 +79,14 @@ def _signing_secret(secret_key: str) -> str:
 
 
 def _max_number() -> int:
-    return max(1, int(getattr(settings, "ALLOT_ALTCHA_MAX_NUMBER", DEFAULT_MAX_NUMBER)))
+    return max(1, int(setting("ALLOT_ALTCHA_MAX_NUMBER", DEFAULT_MAX_NUMBER)))
 
 
 def challenge_create(*, purpose: str) -> dict[str, Any]:
     """A fresh signed challenge for ``purpose`` as the JSON object the client solves."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown proof purpose {purpose!r}")
-    ttl = int(getattr(settings, "ALLOT_ALTCHA_TTL_SECONDS", DEFAULT_TTL_SECONDS))
+    ttl = int(setting("ALLOT_ALTCHA_TTL_SECONDS", DEFAULT_TTL_SECONDS))
     challenge = altcha.create_challenge(
         ALGORITHM, 1, counter=secrets.randbelow(_max_number()), expires_at=int(time.time()) + ttl,
         data={"purpose": purpose}, hmac_secret=_secret())
@@ -163,7 +163,7 @@ def proof_redeem_counted(*, solved: Solved, scope: str, keys: dict[str, str]) ->
     ``REDIS_URL`` is set (the claim path paid three: replay memory, counters, the claim script; a third of a
     claim's CPU on PostgreSQL + Redis went to redis-py). A proof already used is refused (altcha_replayed) before
     anything is counted, as when the two are called one after the other."""
-    url = getattr(settings, "REDIS_URL", "")
+    url = setting("REDIS_URL", "")
     if not url:
         if not _redeem_hot(solved.digest, solved.purpose, solved.expires_at):
             raise replayed_error()
@@ -357,7 +357,7 @@ def _seconds_left(expires_at: int) -> int:
 
 
 def _redeem_hot(digest: str, purpose: str, expires_at: int) -> bool:
-    url = getattr(settings, "REDIS_URL", "")
+    url = setting("REDIS_URL", "")
     try:
         if url:
             return bool(redis_client(url).set(_replay_key(digest), purpose, nx=True, ex=_seconds_left(expires_at)))

@@ -42,12 +42,12 @@ from functools import lru_cache
 from typing import Any
 
 import redis
-from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from allot.core.conf import setting
 from allot.core.errors import DomainError
 from allot.verification.models import RateCounter
 
@@ -107,7 +107,7 @@ class Client:
 
 def limits(scope: str) -> dict[str, tuple[int, int]]:
     merged = dict(DEFAULT_LIMITS.get(scope, {}))
-    merged.update((getattr(settings, "ALLOT_RATE_LIMITS", None) or {}).get(scope, {}))
+    merged.update((setting("ALLOT_RATE_LIMITS", None) or {}).get(scope, {}))
     return merged
 
 
@@ -155,7 +155,7 @@ def redis_client(url: str) -> Any:
 
 
 def store_prefix() -> str:
-    return getattr(settings, "ALLOT_RATE_LIMIT_PREFIX", "") or "allot:rl"
+    return setting("ALLOT_RATE_LIMIT_PREFIX", "") or "allot:rl"
 
 
 def _count_redis(url: str, keys: list[tuple[str, int, int]], once: tuple[str, int, str] | None = None) -> list[int]:
@@ -216,7 +216,7 @@ def rate_count(*, scope: str, keys: dict[str, str], buffered: bool = False,
     trip — the replay memory of a proof of work; when it was set already, raise ``AlreadyUsed`` and count
     nothing."""
     todo = rate_plan(scope=scope, keys=keys)
-    url = getattr(settings, "REDIS_URL", "")
+    url = setting("REDIS_URL", "")
     if once is not None and not url:
         raise ValueError("rate_count(once=…) needs Redis")
     if not todo and once is None:

@@ -590,3 +590,25 @@ def test_only_a_public_200_that_sets_no_cookie_is_kept(status, headers, kept):
     from allot.api.v1.claim_lane import _keepable
 
     assert _keepable(status, headers, 1.0) == kept
+
+
+@pytest.mark.django_db(transaction=True)
+def test_busy_answers_each_say_the_wait_they_were_given_in_header_and_body(served, settings):
+    # given: the headers learned, no room left in the lane, waits drawn from 2-6 s
+    settings.ALLOT_ADMISSION_RETRY_AFTER = (2, 6)
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    served.lane.cap = 0
+
+    # when: many claims (the lane renders each busy answer once per wait, then reuses it)
+    answers = [call(served.lane, claim_body(n)) for n in range(2, 42)]
+
+    # then: every answer's body gives the seconds its Retry-After gives, and the waits differ
+    waits = set()
+    for status, headers, body in answers:
+        assert status == 503
+        wait = int(headers["retry-after"])
+        assert f"请 {wait} 秒后再试" in json.loads(body)["errors"][0]["message"]
+        assert headers["content-length"] == str(len(body))
+        waits.add(wait)
+    assert len(waits) > 1

@@ -48,6 +48,7 @@ from django.utils.translation import gettext as _
 from ninja.responses import NinjaJSONEncoder
 
 from allot.core.admission import ADMITTED
+from allot.core.conf import setting
 from allot.core.errors import DomainError
 from allot.firstcome import gate, selectors
 from allot.verification.ratelimit import Client
@@ -69,7 +70,7 @@ _Plain: type[pydantic.BaseModel] = pydantic.create_model(   # type: ignore[call-
 
 
 def enabled() -> bool:
-    return bool(getattr(settings, "ALLOT_API_FAST_CLAIM", True))
+    return bool(setting("ALLOT_API_FAST_CLAIM", True))
 
 
 class _LanguageRequest:
