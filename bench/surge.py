@@ -896,35 +896,35 @@ def main() -> None:
             rows[-1]["server_peak"] = peak
             print(f"  server during the run, at most: {peak.get('rss_kib', 0) / 1024:.0f} MiB resident, "
                   f"{peak.get('fds', 0)} open fds (all its processes); after: {rows[-1]['server_resources']}")
-        if args.calibrate_only:
-            return
-        # how fast "sold out" is answered once it is: a closed loop of many connections, as fast as they go
-        r = run_load("closed", port=args.port, path=path.format("surge-10x"), seconds=args.sold_out_seconds,
-                     first_person=8_000_000, conns=args.sold_out_conns,
-                     proofs=proofs(int(50_000 * args.sold_out_seconds), env, args.no_proof))
-        sold = [x for x in r.samples if x.code == "sold_out"]
-        rate_sold = len(sold) / args.sold_out_seconds
-        lat = sorted(x.latency for x in sold)
-        print(f"\n== sold out, closed loop of {args.sold_out_conns} connections for {args.sold_out_seconds:.0f} s: "
-              f"{len(sold)} 'sold out' answers, {rate_sold:.0f}/s; other answers "
-              f"{len(r.samples) - len(sold)} {dict(Counter(x.code for x in r.samples if x.code != 'sold_out'))}, "
-              f"errors {r.errors}; latency p50/p99 {pct(lat, 50)}/{pct(lat, 99)} ms; "
-              f"generator {r.cpu_seconds:.1f} s CPU")
-        rows.append({"run": "sold_out_closed_loop", "sold_out_per_s": round(rate_sold),
-                     "other": len(r.samples) - len(sold), "errors": r.errors,
-                     "lat_ms_p50_p99": (pct(lat, 50), pct(lat, 99)), "generator_cpu_s": round(r.cpu_seconds, 1)})
-        # how fast the units left are answered (every resident's page asks every 5 s)
-        r = run_load("get", port=args.port, path="/c/surge-10x/claim/remaining.json", seconds=args.sold_out_seconds,
-                     first_person=0, conns=args.sold_out_conns)
-        ok = [x for x in r.samples if x.status == 200]
-        lat = sorted(x.latency for x in ok)
-        print(f"\n== units left (GET remaining.json), closed loop of {args.sold_out_conns} connections for "
-              f"{args.sold_out_seconds:.0f} s: {len(ok) / args.sold_out_seconds:.0f}/s answered 200; other answers "
-              f"{dict(Counter(x.status for x in r.samples if x.status != 200))}, errors {r.errors}; latency p50/p99 "
-              f"{pct(lat, 50)}/{pct(lat, 99)} ms; generator {r.cpu_seconds:.1f} s CPU")
-        rows.append({"run": "remaining_closed_loop", "answered_per_s": round(len(ok) / args.sold_out_seconds),
-                     "other": len(r.samples) - len(ok), "errors": r.errors,
-                     "lat_ms_p50_p99": (pct(lat, 50), pct(lat, 99)), "generator_cpu_s": round(r.cpu_seconds, 1)})
+        if not args.calibrate_only:
+            # how fast "sold out" is answered once it is: a closed loop of many connections, as fast as they go
+            r = run_load("closed", port=args.port, path=path.format("surge-10x"), seconds=args.sold_out_seconds,
+                         first_person=8_000_000, conns=args.sold_out_conns,
+                         proofs=proofs(int(50_000 * args.sold_out_seconds), env, args.no_proof))
+            sold = [x for x in r.samples if x.code == "sold_out"]
+            rate_sold = len(sold) / args.sold_out_seconds
+            lat = sorted(x.latency for x in sold)
+            print(f"\n== sold out, closed loop of {args.sold_out_conns} connections for {args.sold_out_seconds:.0f} s: "
+                  f"{len(sold)} 'sold out' answers, {rate_sold:.0f}/s; other answers "
+                  f"{len(r.samples) - len(sold)} {dict(Counter(x.code for x in r.samples if x.code != 'sold_out'))}, "
+                  f"errors {r.errors}; latency p50/p99 {pct(lat, 50)}/{pct(lat, 99)} ms; "
+                  f"generator {r.cpu_seconds:.1f} s CPU")
+            rows.append({"run": "sold_out_closed_loop", "sold_out_per_s": round(rate_sold),
+                         "other": len(r.samples) - len(sold), "errors": r.errors,
+                         "lat_ms_p50_p99": (pct(lat, 50), pct(lat, 99)), "generator_cpu_s": round(r.cpu_seconds, 1)})
+            # how fast the units left are answered (every resident's page asks every 5 s)
+            r = run_load("get", port=args.port, path="/c/surge-10x/claim/remaining.json", seconds=args.sold_out_seconds,
+                         first_person=0, conns=args.sold_out_conns)
+            ok = [x for x in r.samples if x.status == 200]
+            lat = sorted(x.latency for x in ok)
+            print(f"\n== units left (GET remaining.json), closed loop of {args.sold_out_conns} connections for "
+                  f"{args.sold_out_seconds:.0f} s: {len(ok) / args.sold_out_seconds:.0f}/s answered 200; other answers "
+                  f"{dict(Counter(x.status for x in r.samples if x.status != 200))}, errors {r.errors}; "
+                  f"latency p50/p99 "
+                  f"{pct(lat, 50)}/{pct(lat, 99)} ms; generator {r.cpu_seconds:.1f} s CPU")
+            rows.append({"run": "remaining_closed_loop", "answered_per_s": round(len(ok) / args.sold_out_seconds),
+                         "other": len(r.samples) - len(ok), "errors": r.errors,
+                         "lat_ms_p50_p99": (pct(lat, 50), pct(lat, 99)), "generator_cpu_s": round(r.cpu_seconds, 1)})
     finally:
         server_stop(server)
     with log.open("rb") as f:   # what each process's claim lane answered, by kind, and how late its loop ran

@@ -6,6 +6,7 @@ used: its path measured ~6× slower than its WSGI path here."""
 
 import os
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -14,6 +15,7 @@ django_application = get_wsgi_application()
 from allot.api.v1.claim_fast import ClaimFastWSGI  # noqa: E402  (after Django is set up)
 from allot.core.admission import AdmissionWSGI  # noqa: E402
 from allot.core.lean import LeanWSGIHandler  # noqa: E402
+from allot.core.runtime import gc_tune  # noqa: E402
 
 # the in-flight cap, the waiting room (allot.core.waitroom) and the replay of known refusals of the API claim
 # paths, before Django builds a request; an admitted API claim is answered by the fast lane (allot.api.v1.claim_fast)
@@ -21,3 +23,6 @@ from allot.core.lean import LeanWSGIHandler  # noqa: E402
 # everything else goes through the full one
 fast_lane = ClaimFastWSGI(LeanWSGIHandler())
 application = AdmissionWSGI(django_application, api_app=fast_lane)
+
+# last: what start-up loaded is frozen, the garbage collector's thresholds raised (ALLOT_GC_THRESHOLDS, ADR 0012)
+gc_tune(settings.ALLOT_GC_THRESHOLDS)

@@ -63,6 +63,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from allot.core import waitroom
+from allot.core.conf import setting
 from allot.core.waitroom import ADMIT, Entry, plain_busy
 
 DEFAULT_PATHS = (r"^/c/(?P<slug>[-\w]+)/claim/$", r"^/api/v1/campaigns/(?P<slug>[-\w]+)/claims$")
@@ -227,7 +228,7 @@ def replayable(response: HttpResponse, until: float) -> HttpResponse:
 def _replay_key(environ: dict[str, Any], kind: str) -> tuple[str, ...]:
     cookie = environ.get("HTTP_COOKIE", "")
     return (kind, environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""),
-            environ.get("HTTP_ACCEPT_LANGUAGE", ""), cookie if settings.LANGUAGE_COOKIE_NAME in cookie else "")
+            environ.get("HTTP_ACCEPT_LANGUAGE", ""), cookie if setting("LANGUAGE_COOKIE_NAME") in cookie else "")
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,9 @@ ALLOT_LANE_LOOP_WRITER = env.bool("ALLOT_LANE_LOOP_WRITER", default=True)
 # ... and the units left (GET remaining.json, the API's claims/remaining) answered from a copy of Django's answer
 # for up to this many seconds (0: every one by Django)
 ALLOT_LANE_CACHE_SECONDS = env.float("ALLOT_LANE_CACHE_SECONDS", default=1.0)
+# The serving processes' garbage collector (config/wsgi.py, config/asgi.py): what is loaded at start-up frozen, and
+# a young generation collected every this many allocations, not 700 ("" keeps Python's defaults; ADR 0012)
+ALLOT_GC_THRESHOLDS = env.str("ALLOT_GC_THRESHOLDS", default="50000,20,100")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
