@@ -1,9 +1,10 @@
 /* bench/loadgen.c: the surge's load generator in C, for bench/surge.py (which builds it with the machine's cc).
 
    Why: the generator shares the box's two cores with the server. The Python generator (asyncio protocols on
-   uvloop) spent ~100 µs of CPU a request, so at 10× of what the server sustains (20,000+ requests a second) it
+   uvloop) spent 67–178 µs of CPU a request, so at 10× of what the server sustains (20,000+ requests a second) it
    needed more than a core and fell behind its own schedule: those runs measured the generator. This one does the
-   same thing with one epoll loop and spends a few µs a request.
+   same thing with one epoll loop and spends 22–30 µs a request at 10×, most of it in the kernel's send and
+   receive (bench/README.md, sixth session).
 
    It does exactly what surge.py's Python generator does (that generator stays, `--generator python`):
      open    requests sent on schedule (rate a second for `seconds`), whether or not earlier ones were answered,

@@ -15,8 +15,8 @@ What it does:
 3. Calibrates: a closed loop of ``--conns`` keep-alive connections (default: as many as the in-flight slots)
    claims for ``--calibrate`` seconds against a quota that does not run out; the accepted claims per second is "1×".
 4. Runs the surge twice from a separate load-generator process (``bench/loadgen.c``, one epoll loop in C, built
-   here with the machine's C compiler; ``--generator python``: asyncio protocols on uvloop, ~5× its CPU a
-   request; both raw HTTP/1.1 over keep-alive sockets, open loop: requests are sent on schedule whether or not
+   here with the machine's C compiler; ``--generator python``: asyncio protocols on uvloop, 2–4× its CPU
+   a request; both raw HTTP/1.1 over keep-alive sockets, open loop: requests are sent on schedule whether or not
    earlier ones were answered, so a slow server shows as latency instead of hiding it): at 1× and at 10× the
    calibrated rate, for ``--seconds``,
    every request a different resident with a proof of work solved beforehand (``proofs``), against a quota of
@@ -33,10 +33,11 @@ What it does:
    sold-out campaign for ``--sold-out-seconds``; and how fast the units left are (``remaining.json``, which every
    resident's page asks every 5 s): the same closed loop of GETs.
 
-All traffic goes to 127.0.0.1. The load generator shares the machine's cores with the server (the C one ~20 µs
-of CPU a request, the Python one ~100 µs), so the server figures are a lower bound. ``--calibrate-only`` stops after
-the calibration (to compare two versions' throughput in many short runs). For each surge it also prints the run
-second by second: answers, accepted claims and p50/p99 latency of the answers given in that second.
+All traffic goes to 127.0.0.1. The load generator shares the machine's cores with the server (the C one 22–30 µs
+of CPU a request at 10×, the Python one 67–178 µs), so the server figures are a lower bound. ``--calibrate-only``
+stops after the calibration (to compare two versions' throughput in many short runs). For each surge it also
+prints the run second by second, and its first two seconds by 100 ms: answers, accepted claims and p50/p99
+latency of the answers given in that step (the opening is where the tail is: bench/README.md, sixth session).
 """
 
 from __future__ import annotations
@@ -721,15 +722,17 @@ def pct(values: list[float], p: float) -> str:
     return f"{values[k] * 1000:.1f}"
 
 
-def timeline(r: LoadResult) -> list[dict[str, Any]]:
-    """The run second by second (by when the answers came): where in the run the latency was."""
+def timeline(r: LoadResult, step: float = 1.0, until: float = float("inf")) -> list[dict[str, Any]]:
+    """The run in steps of ``step`` seconds (by when the answers came), up to ``until``: where in the run the
+    latency was."""
     if not r.samples:
         return []
     start = min(s.done_at - s.latency for s in r.samples)
     by: dict[int, list[Sample]] = collections.defaultdict(list)
     for s in r.samples:
-        by[int(s.done_at - start)].append(s)
-    return [{"s": k, "answers": len(v), "accepted": sum(1 for x in v if x.status == 201),
+        if s.done_at - start < until:
+            by[int((s.done_at - start) / step)].append(s)
+    return [{"s": round(k * step, 3), "answers": len(v), "accepted": sum(1 for x in v if x.status == 201),
              "p50_ms": pct([x.latency for x in v], 50), "p99_ms": pct([x.latency for x in v], 99)}
             for k, v in sorted(by.items())]
 
@@ -789,6 +792,9 @@ def report(title: str, r: LoadResult, quota: int, db_claims: int, db_taken: int,
     row["timeline"] = timeline(r)
     print("  by second (answers done in it: how many, accepted, p50/p99 ms of all): " + "; ".join(
         f"{t['s']}s {t['answers']} {t['accepted']} {t['p50_ms']}/{t['p99_ms']}" for t in row["timeline"]))
+    row["opening"] = timeline(r, 0.1, 2.0)
+    print("  the first 2 s by 100 ms (the same): " + "; ".join(
+        f"{t['s']}s {t['answers']} {t['accepted']} {t['p50_ms']}/{t['p99_ms']}" for t in row["opening"]))
     return row
 
 
@@ -828,9 +834,9 @@ def main() -> None:
     p.add_argument("--sold-out-seconds", type=float, default=4.0, help="seconds of the sold-out closed loop")
     p.add_argument("--sold-out-conns", type=int, default=64, help="connections of the sold-out closed loop")
     p.add_argument("--generator", choices=("c", "python"), default="c",
-                   help="load generator: c (bench/loadgen.c, built with the machine's cc; a few µs of CPU a request) "
-                        "or python (asyncio on uvloop; ~100 µs a request, which on two cores is taken from the "
-                        "server)")
+                   help="load generator: c (bench/loadgen.c, built with the machine's cc; 22-30 µs of CPU a "
+                        "request at 10x) or python (asyncio on uvloop; 67-178 µs a request, which on two cores is "
+                        "taken from the server)")
     p.add_argument("--no-proof", action="store_true",
                    help="claims without a proof of work (ALLOT_CLAIM_PROOF_CHANNELS empty), to see what it costs")
     args = p.parse_args()

@@ -15,7 +15,7 @@ def gc_tune(thresholds: str) -> tuple[int, int, int] | None:
     so with Python's young-generation threshold of 700 a server process ran a collection every few claims, each
     also walking the objects start-up left (Django, the URL patterns, the gazetteer). Frozen, those are never
     walked again; at 50,000 the young generation is collected ~70× less often. bench/surge.py's calibration on
-    PostgreSQL + Redis: +4–7 % claims a second, 6–9 % less CPU a claim, in four runs out of four (ADR 0012)."""
+    PostgreSQL + Redis: +1–7 % claims a second in six pairs of runs against Python's defaults (ADR 0012)."""
     text = thresholds.strip()
     if not text:
         return None
