@@ -8,7 +8,8 @@ What it does:
 
 1. Creates a bench database (SQLite file under var/bench/, or the PostgreSQL database ``allot_bench`` on
    127.0.0.1:5432; ``--redis`` uses Redis database 14 on 127.0.0.1:6379, emptied first), migrates it and loads
-   Hangzhou's districts and one first-come delivery campaign per run (city-wide quota, open now).
+   Hangzhou's districts and one first-come delivery campaign per run (city-wide quota, open now), its day
+   prepared as the scheduler beside the server prepares it before an opening (quota rows, the day in Redis).
 2. Starts the WSGI server (granian by default, as ``make demo`` serves) in its own process group on 127.0.0.1,
    with the production defaults of the claim path: proof of work on, rate limits on (only the per-address one
    lifted, since every request here comes from 127.0.0.1), group commit on, the waiting room as configured.
@@ -177,11 +178,16 @@ def campaign_create(slug: str, quota: int) -> None:
         divisions_import(province_code="33")
         places_import_csv(text="district_code,street_code,street_name,committee_code,committee_name\n"
                                "330106,330106001000,北山街道,330106001001,北山社区\n")
+    from allot.firstcome.services import days_prepare
+
     Campaign.objects.create(
         slug=slug, name=f"surge {slug}", good="一次性医用口罩", units_per_winner=5, city_id="3301",
         status=Campaign.Status.ACTIVE, starts_on=dt.date(2020, 1, 1), mode=Campaign.Mode.FIRST_COME,
         fulfilment=Campaign.Fulfilment.DELIVERY, opens_at=dt.time(0, 0), quota_scope=Campaign.QuotaScope.CITY,
         daily_quota=quota, maintenance_start=None, maintenance_end=None)
+    # what the scheduler beside the server does every 30 s (worker job firstcome_days): the day's quota rows
+    # opened and, with Redis, the day loaded before the opening (until the sixth session the first claims did it)
+    days_prepare()
 
 
 def campaign_result(slug: str) -> tuple[int, int, int, int]:
