@@ -466,8 +466,17 @@ _HEAD = b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\
         b"Accept-Language: zh-hans\r\n"
 
 
+_GET_HEAD = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: zh-hans\r\n"
+
 _PROOFS: dict[int, str] = {}   # person -> solved proof of work, in the load-generator process
 _REQUESTS: dict[tuple[str, int], bytes] = {}   # (path, person) -> the request, built before the run starts
+
+
+def claim_parts(path: str, person: int, proof: str) -> tuple[bytes, bytes]:
+    """Resident ``person``'s claim: its request line and headers (each ending CRLF, without the blank line; a
+    waiting-room ticket goes after them) and its body."""
+    body = claim_body(person, proof)
+    return _HEAD % (path.encode(), len(body)), body
 
 
 def request_bytes(path: str, person: int, token: bytes = b"") -> bytes:
@@ -475,9 +484,9 @@ def request_bytes(path: str, person: int, token: bytes = b"") -> bytes:
         built = _REQUESTS.get((path, person))
         if built is not None:
             return built
-    body = claim_body(person, _PROOFS.get(person, ""))
+    head, body = claim_parts(path, person, _PROOFS.get(person, ""))
     extra = b"Allot-Queue-Token: " + token + b"\r\n" if token else b""
-    return _HEAD % (path.encode(), len(body)) + extra + b"\r\n" + body
+    return head + extra + b"\r\n" + body
 
 
 def _code(payload: bytes) -> str:
@@ -587,7 +596,7 @@ async def get_loop(port: int, path: str, seconds: float, first_person: int, conn
     cpu0 = time.process_time()
     result = LoadResult(started=time.monotonic())
     end = result.started + seconds
-    data = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: zh-hans\r\n\r\n" % path.encode()
+    data = _GET_HEAD % path.encode() + b"\r\n"
 
     async def worker() -> None:
         while time.monotonic() < end:
@@ -664,17 +673,15 @@ def _run_c(binary: Path, kind: str, port: int, path: str, seconds: float, first_
         with (work / "requests").open("wb") as f:
             f.write(struct.pack("<I", count))
             for i in range(count):
-                if kind == "get":
-                    head, body = (b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: zh-hans\r\n"
-                                  % path.encode()), b""
-                else:
-                    body = claim_body(first_person + i, solved[i] if i < len(solved) else "")
-                    head = _HEAD % (path.encode(), len(body))
+                head, body = ((_GET_HEAD % path.encode(), b"") if kind == "get" else
+                              claim_parts(path, first_person + i, solved[i] if i < len(solved) else ""))
                 f.write(struct.pack("<I", len(head)) + head + struct.pack("<I", len(body)) + body)
         started = time.monotonic()
         done = subprocess.run([str(binary), kind, str(port), str(work / "requests"), str(work / "answers"),
                                repr(rate), repr(seconds), str(conns), repr(timeout), "30", repr(BUSY_PAUSE)],
-                              check=True, capture_output=True)
+                              capture_output=True)
+        if done.returncode != 0:
+            raise SystemExit(f"bench/loadgen.c failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
         info = json.loads(done.stdout)
         result = LoadResult(started=started, connections=info["connections"], cpu_seconds=info["cpu_seconds"])
         for idx, status, queued, n, code_b, latency, done_at, lag in _RECORD.iter_unpack(
