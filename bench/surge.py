@@ -105,6 +105,49 @@ def proofs(count: int, env: dict[str, str], no_proof: bool) -> list[str]:
     return proofs_presolved(purpose="claim", count=count, secret_key=env["DJANGO_SECRET_KEY"])
 
 
+def machine_reference() -> str:
+    """Three figures of this machine's speed, printed before the runs, so that figures from machines of the same
+    kind that ran at very different speeds are not compared as if they were one (bench/README.md, seventh
+    session: one box of this kind ran Python 2-3 times slower than another)."""
+    import threading
+
+    started = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i
+    loop_ms = (time.perf_counter() - started) * 1e3
+    ping, pong, n = threading.Event(), threading.Event(), 2000
+
+    def other() -> None:
+        for _ in range(n):
+            ping.wait()
+            ping.clear()
+            pong.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    started = time.perf_counter()
+    for _ in range(n):
+        ping.set()
+        pong.wait()
+        pong.clear()
+    thread.join()
+    switch_us = (time.perf_counter() - started) / n * 1e6
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _address = listener.accept()
+        with client, server:
+            started = time.perf_counter()
+            for _ in range(n):   # one byte there and back over loopback TCP, both ends in this thread
+                client.send(b"x")
+                server.recv(1)
+                server.send(b"x")
+                client.recv(1)
+            tcp_us = (time.perf_counter() - started) / n * 1e6
+    return (f"a Python loop of 2,000,000 additions {loop_ms:.0f} ms, two threads passing a token {switch_us:.0f} µs "
+            f"a round trip, a loopback TCP round trip {tcp_us:.0f} µs")
+
+
 def redis_url(args: argparse.Namespace) -> str:
     return f"redis://127.0.0.1:6379/{args.redis_db}"
 
@@ -850,6 +893,9 @@ def main() -> None:
                    help="load generator: c (bench/loadgen.c, built with the machine's cc; 22-30 µs of CPU a "
                         "request at 10x) or python (asyncio on uvloop; 67-178 µs a request, which on two cores is "
                         "taken from the server)")
+    p.add_argument("--polls", type=float, default=2.0,
+                   help="seconds of units-left polls (4 connections) before each surge, as the residents' pages "
+                        "waiting for the opening send them (0: none, every process meets the campaign cold)")
     p.add_argument("--no-proof", action="store_true",
                    help="claims without a proof of work (ALLOT_CLAIM_PROOF_CHANNELS empty), to see what it costs")
     args = p.parse_args()
@@ -870,6 +916,7 @@ def main() -> None:
               f"{args.server} wsgi, {args.threads} threads, admission cap {args.cap} per process")
     print(f"surge: {'PostgreSQL' if args.pg else 'SQLite'}{' + Redis' if args.redis else ''}, {args.workers} "
           f"process(es), {served}, {os.cpu_count()} cores, load generator: {args.generator}")
+    print(f"machine: {machine_reference()}")
     prepare_database(args, env)
     django_setup(env)
     path = "/api/v1/campaigns/{}/claims"
@@ -905,6 +952,9 @@ def main() -> None:
             sampler.start()
             solved = proofs(int(offered * args.seconds) + 1, env, args.no_proof)
             midnight_wait(slug, args.seconds + 40)
+            if args.polls > 0:   # the residents' pages before the opening: they ask for the units left
+                run_load("get", port=args.port, path=f"/c/{slug}/claim/remaining.json", seconds=args.polls,
+                         first_person=0, conns=4)
             r = run_load("open", port=args.port, path=path.format(slug), rate=offered, seconds=args.seconds,
                          first_person=first, conns=args.max_conns, timeout=args.timeout, proofs=solved)
             stop.set()

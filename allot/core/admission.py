@@ -274,10 +274,16 @@ def early_reply(environ: dict[str, Any]) -> AdmissionReply | None:
     return reply if reply is not None and reply.until > time.monotonic() else None
 
 
-def busy_reply(environ: dict[str, Any]) -> BusyReply | None:
-    """The busy answer Django built for this request's key, to be filled in per request, while it holds."""
+def busy_reply(environ: dict[str, Any], *, expired: bool = False) -> BusyReply | None:
+    """The busy answer Django built for this request's key, to be filled in per request, while it holds (with
+    ``expired``: also once it no longer does — the claim lane's answer while Django builds the next one)."""
     busy = _busy.get(_replay_key(environ, "busy"))
-    return busy if busy is not None and busy.until > time.monotonic() else None
+    return busy if busy is not None and (expired or busy.until > time.monotonic()) else None
+
+
+def busy_key(environ: dict[str, Any]) -> tuple[str, ...]:
+    """What a busy answer is built and kept for (``busy_reply``): method, path, language."""
+    return _replay_key(environ, "busy")
 
 
 class AdmissionWSGI:

@@ -70,6 +70,21 @@ class LoopWriter:
         self._waiting.set()
         await done
 
+    async def warm(self) -> bool:
+        """Open the Redis and PostgreSQL connections, load the claim script and prepare the batch statement (run
+        with an empty batch: it writes nothing), so that the first batch does none of it. What fails is logged
+        and left for the first batch to do again. Returns whether both are ready."""
+        try:
+            await self._redis_ready()
+            await self._redis.script_load(store.CLAIM_BATCH)
+            await self._execute(pg_batch_payload([]))
+        except (aredis.RedisError, OSError, psycopg.Error) as exc:
+            logger.warning("claim lane's writer could not warm up (its first batch will connect): %s", exc)
+            await self._reset_pg()
+            self._redis = None
+            return False
+        return True
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -148,12 +163,15 @@ class LoopWriter:
 
     # --- the drivers ---------------------------------------------------------------------------------------
 
-    async def _take_batch(self, takes: list[store.Take]) -> list[int]:
+    async def _redis_ready(self) -> None:
         url = settings.REDIS_URL
         if self._redis is None or self._url != url:
             self._redis = aredis.Redis.from_url(url, socket_connect_timeout=0.3, socket_timeout=0.5)
             self._script = self._redis.register_script(store.CLAIM_BATCH)
             self._url = url
+
+    async def _take_batch(self, takes: list[store.Take]) -> list[int]:
+        await self._redis_ready()
         keys, args = store.take_batch_args(takes)
         return [int(v) for v in await self._script(keys=keys, args=args)]
 

@@ -24,6 +24,10 @@ from allot.firstcome import gate, store
 from allot.firstcome.models import Claim, Quota
 
 CAMPAIGN_TTL = 5.0
+CAMPAIGN_REFRESH_AHEAD = 1.5
+"""Seconds before a cached campaign expires from which the claim lane reloads it in a thread while claims go on
+reading the entry it has (``claim_campaign_refresh_due``): at an expiry met under a surge, every claim of the
+process waited for the one that reloaded it."""
 
 
 @dataclass(frozen=True)
@@ -46,18 +50,33 @@ def caches_clear() -> None:
 
 def claim_campaign(*, slug: str) -> ClaimCampaign:
     """A public first-come campaign by slug, from the process cache; NotFound ``campaign_not_found``."""
-    now = time.monotonic()
     hit = _campaigns.get(slug)
-    if hit is None or hit[0] < now:
-        c = (Campaign.objects.exclude(status=Campaign.Status.DRAFT).select_related("city__parent")
-             .filter(slug=slug, mode=Campaign.Mode.FIRST_COME).first())
-        value = (ClaimCampaign(campaign=c, list_ids=tuple(c.eligibility_lists.values_list("pk", flat=True)))
-                 if c else None)
-        hit = (now + CAMPAIGN_TTL, value)
-        _campaigns[slug] = hit
+    if hit is None or hit[0] < time.monotonic():
+        hit = _campaign_load(slug)
     if hit[1] is None:
         raise NotFound(_("There is no such first-come campaign."), code="campaign_not_found", field="slug")
     return hit[1]
+
+
+def claim_campaign_refresh(*, slug: str) -> None:
+    """Reload the cached campaign ``slug`` from the database now, whether or not its entry has expired."""
+    _campaign_load(slug)
+
+
+def claim_campaign_refresh_due(*, slug: str) -> bool:
+    """Whether the cached entry of ``slug`` expires within ``CAMPAIGN_REFRESH_AHEAD`` seconds (or has expired)."""
+    hit = _campaigns.get(slug)
+    return hit is not None and hit[0] - CAMPAIGN_REFRESH_AHEAD <= time.monotonic()
+
+
+def _campaign_load(slug: str) -> tuple[float, ClaimCampaign | None]:
+    asked = time.monotonic()   # fresh from before the query: a change made while it ran shows at the next one
+    c = (Campaign.objects.exclude(status=Campaign.Status.DRAFT).select_related("city__parent")
+         .filter(slug=slug, mode=Campaign.Mode.FIRST_COME).first())
+    value = (ClaimCampaign(campaign=c, list_ids=tuple(c.eligibility_lists.values_list("pk", flat=True)))
+             if c else None)
+    hit = _campaigns[slug] = (asked + CAMPAIGN_TTL, value)
+    return hit
 
 
 def claim_campaign_cached(*, slug: str) -> ClaimCampaign | None:
@@ -155,6 +174,8 @@ def remaining(*, campaign: Campaign, day: dt.date) -> Remaining:
     """Units left today, per area: from Redis when it has the day loaded (what claims are checked against),
     else from the database."""
     rows = list(Quota.objects.filter(campaign=campaign, day=day).values_list("pk", "scope_key", "units", "taken"))
+    for pk, scope, _units, _taken in rows:   # the claim path's cache of the rows' ids, filled by the pages' polls
+        quota_id_remember(campaign.pk, day, scope, pk)   # before the opening rather than by its first claims
     by_scope = {scope: max(0, units - taken) for _pk, scope, units, taken in rows}
     source = "database"
     if store.enabled() and rows:

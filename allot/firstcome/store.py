@@ -291,7 +291,11 @@ def day_rebuild(*, campaign_id: int, day: dt.date,
     the lock, waits (up to ``WAIT_FOR_REBUILD_SECONDS``) for it to finish and returns False.
 
     ``load()`` reads the day from the database — the blind indexes of the people with a claim and the units
-    left per quota — and is called only once the lock is held."""
+    left per quota — and is called only once the lock is held, and only if the day is still not loaded then: a
+    process that found the day missing may get the lock just after another one loaded it, and claims may already
+    have taken units in Redis that the database does not have yet (their batch is still being written) — loading
+    again would hand those units and those people's places out a second time (PostgreSQL's constraints would
+    refuse the surplus, but the residents would have waited for a refusal). Returns False then too."""
     r = client()
     token = secrets.token_hex(8)
     ready, people_key = day_keys(campaign_id, day)
@@ -307,6 +311,8 @@ def day_rebuild(*, campaign_id: int, day: dt.date,
                 time.sleep(0.02)
             raise StoreUnavailable("another process is rebuilding the first-come counters")
         try:
+            if r.exists(ready):   # loaded by another process between our check and our lock: re-check, not reload
+                return False
             people, left_by_quota = load()
             pipe = r.pipeline(transaction=True)
             pipe.delete(people_key)

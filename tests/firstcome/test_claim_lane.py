@@ -5,6 +5,7 @@ admission (a cap, a late loop) answered busy at once; Redis down refused with 50
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -157,6 +158,35 @@ def test_past_its_cap_the_lane_answers_busy_at_once_as_django_does(served):
     assert served.django_calls == calls + 1
     assert {k: v for k, v in first[1].items() if k not in _PER_ANSWER} == {
         k: v for k, v in second[1].items() if k not in _PER_ANSWER}
+    assert Claim.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_busy_answers_at_once_have_django_build_one_and_the_others_wait_for_it(served):
+    # given: the headers learned, then no room left in the lane; no busy answer built yet for this campaign
+    from allot.core import admission
+
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    served.lane.cap = 0
+    calls = served.django_calls
+
+    # when: twenty claims at once
+    answers = call_many(served.lane, [claim_body(n) for n in range(2, 22)])
+
+    # then: all busy; Django built one answer, the lane gave the others from it
+    assert [(a[0], code(a)) for a in answers] == [(503, "busy")] * 20
+    assert served.django_calls == calls + 1
+
+    # when: the kept answer has expired, and ten more claims come at once
+    for key, busy in list(admission._busy.items()):
+        admission._busy[key] = dataclasses.replace(busy, until=time.monotonic() - 1)
+    again = call_many(served.lane, [claim_body(n) for n in range(22, 32)])
+
+    # then: one of them had Django build it again, the others got the one it built last meanwhile
+    assert [(a[0], code(a)) for a in again] == [(503, "busy")] * 10
+    assert served.django_calls == calls + 2
+    assert all(b.until > time.monotonic() for b in admission._busy.values())
     assert Claim.objects.count() == 1
 
 
@@ -505,6 +535,50 @@ def test_at_the_opening_one_claim_fills_the_cold_caches_and_the_others_wait_for_
     assert [a[0] for a in answers] == [201] * 12
     assert served.lane.stats["prepared in a thread"] == before + 1
     assert Quota.objects.get(campaign__slug="second").taken == 12
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_about_to_expire_in_the_cache_is_reloaded_in_the_background(served, monkeypatch):
+    # given: the lane has the campaign cached; it is renamed in the database; a reload held until we let it go
+    from allot.campaigns.models import Campaign
+    from allot.firstcome import selectors
+
+    campaign = build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    assert call(served.lane, claim_body(2))[0] == 201
+    Campaign.objects.filter(pk=campaign.pk).update(name="renamed")
+    release, reloads = threading.Event(), []
+    reload = selectors.claim_campaign_refresh
+
+    def held_reload(*, slug: str) -> None:
+        release.wait(10)
+        reloads.append(slug)
+        reload(slug=slug)
+
+    monkeypatch.setattr(selectors, "claim_campaign_refresh", held_reload)
+
+    async def claim(n: int) -> tuple[int, int, object]:
+        answer = await request(served.lane, claim_body(n))
+        reloaded_before = len(reloads)   # the answer came while the reload (if any) was still held
+        release.set()
+        await asyncio.gather(*list(served.lane._tasks))
+        return answer[0], reloaded_before, selectors._campaigns[SLUG]
+
+    # when: a claim while the entry is fresh
+    before = selectors._campaigns[SLUG]
+    status, _n, after = asyncio.run(_closing(served.lane, claim(3)))
+    # then: nothing reloaded
+    assert status == 201 and after is before and reloads == []
+
+    # when: a claim a second before the entry expires
+    release.clear()
+    selectors._campaigns[SLUG] = (time.monotonic() + 1.0, before[1])
+    status, reloaded_before, after = asyncio.run(_closing(served.lane, claim(4)))
+
+    # then: answered without waiting for the reload; the entry then reloaded, good for another CAMPAIGN_TTL
+    assert status == 201 and reloaded_before == 0
+    assert reloads == [SLUG] and after[1].campaign.name == "renamed"
+    assert after[0] > time.monotonic() + selectors.CAMPAIGN_TTL - 1
 
 
 # --- the units left: a copy of Django's answer for a second -------------------------------------------------

@@ -198,3 +198,37 @@ def test_days_prepare_opens_the_quota_and_loads_redis_before_the_surge(hangzhou,
     quota = Quota.objects.get()
     assert opened == 1
     assert store.left(campaign_id=hangzhou.pk, day=quota.day, quota_ids=[quota.pk]) == {quota.pk: 3}
+
+
+def test_a_day_loaded_by_another_process_is_not_loaded_again_over_claims_in_flight(hangzhou, redis_store):
+    """Two processes both find the day missing; the first loads it and a claim takes a unit in Redis whose row is
+    not written yet; the second gets the lock only then. It must not reload the day from the database, which does
+    not have that claim: the unit and the person's place would be handed out again."""
+    days_prepare()
+    quota = Quota.objects.get()
+    taken = store.take(campaign_id=hangzhou.pk, day=quota.day, quota_id=quota.pk, person="in-flight")
+    assert taken == store.TAKEN   # in Redis; its batch not yet in the database
+    loads = []
+
+    def load():
+        loads.append(1)
+        return [], {quota.pk: quota.units - quota.taken}   # what the database says: no claim yet
+
+    rebuilt = store.day_rebuild(campaign_id=hangzhou.pk, day=quota.day, load=load)
+
+    assert rebuilt is False and loads == []
+    assert store.left(campaign_id=hangzhou.pk, day=quota.day, quota_ids=[quota.pk]) == {quota.pk: 2}
+    assert store.take(campaign_id=hangzhou.pk, day=quota.day, quota_id=quota.pk, person="in-flight") == store.ALREADY
+
+
+def test_the_units_left_asked_before_the_opening_fill_the_claim_path_s_quota_cache(hangzhou):
+    from allot.firstcome import selectors
+
+    days_prepare()
+    quota = Quota.objects.get()
+    selectors.caches_clear()
+    assert selectors.quota_id_cached(hangzhou.pk, quota.day, quota.scope_key) is None
+
+    selectors.remaining(campaign=hangzhou, day=quota.day)   # what every resident's page asks every few seconds
+
+    assert selectors.quota_id_cached(hangzhou.pk, quota.day, quota.scope_key) == quota.pk

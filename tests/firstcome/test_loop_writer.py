@@ -4,6 +4,8 @@ case it does not handle itself handed to code in a thread that decides as before
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 
 import pytest
@@ -14,7 +16,7 @@ from allot.delivery.models import Parcel
 from allot.firstcome import services
 from allot.firstcome.models import Claim, Quota
 from tests.firstcome.hangzhou import build_hangzhou, claim_body, clear_caches, redis_gone
-from tests.firstcome.lane import call, call_many, code
+from tests.firstcome.lane import call, call_many, code, request
 
 pytestmark = pytest.mark.postgres
 ACCEPTED = "allot.firstcome.claim_accepted"
@@ -139,3 +141,82 @@ def test_without_the_loop_s_writer_the_thread_writer_writes_the_same(served, red
     assert [a[0] for a in answers] == [201] * 3
     assert services._claim_writer.jobs >= 3
     assert Claim.objects.count() == 4 == Quota.objects.get().taken
+
+
+async def _lifespan_startup(lane) -> None:
+    """The server's start-up message to the lane, then its background work (the warm-up) awaited."""
+    messages = [{"type": "lifespan.startup"}]
+    started = asyncio.Event()
+
+    async def receive():
+        if messages:
+            return messages.pop()
+        await asyncio.sleep(3600)
+
+    async def send(message):
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    task = asyncio.ensure_future(lane(({"type": "lifespan"}), receive, send))
+    await started.wait()
+    await asyncio.gather(*list(lane._tasks))
+    task.cancel()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_at_start_up_the_loop_s_writer_connects_and_prepares_before_any_claim(served, redis_store):
+    # given: Redis knows no script; a campaign open, no claim yet
+    from allot.firstcome import store
+
+    build_hangzhou(quota=3)
+    redis_store.script_flush()
+    sha = hashlib.sha1(store.CLAIM_BATCH.encode(), usedforsecurity=False).hexdigest()   # how Redis names a script
+
+    async def run():
+        await _lifespan_startup(served.lane)
+        writer = served.lane._loop_writer
+        async with writer._pg.cursor() as cursor:
+            await cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            prepared = (await cursor.fetchone())[0]
+        learnt = await request(served.lane, claim_body(1))   # the headers learned (through Django)
+        answer = await request(served.lane, claim_body(2))
+        await served.lane.aclose()
+        return writer, prepared, (learnt, answer)
+
+    # when: the server starts
+    writer, prepared, answers = asyncio.run(run())
+
+    # then: the statement was prepared and the script loaded before any claim, nothing written by it; the lane's
+    # claim then went through that same writer
+    assert prepared == 1
+    assert redis_store.script_exists(sha) == [True]
+    assert [a[0] for a in answers] == [201, 201]
+    assert writer.batches == 1 and writer.jobs == 1
+    assert Claim.objects.count() == 2 == Quota.objects.get().taken
+    assert AuditLog.objects.filter(action=ACCEPTED).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_warm_up_that_cannot_connect_leaves_the_connecting_to_the_first_batch(served, redis_store, settings,
+                                                                                 caplog):
+    # given: Redis not reachable at start-up
+    build_hangzhou(quota=3)
+    saved = settings.REDIS_URL
+    redis_gone(settings)
+
+    async def run():
+        await _lifespan_startup(served.lane)
+        warmed = served.lane._loop_writer._redis
+        settings.REDIS_URL = saved   # Redis back before the opening
+        answers = [await request(served.lane, claim_body(n)) for n in (1, 2)]   # the first one through Django
+        writer = served.lane._loop_writer
+        await served.lane.aclose()
+        return warmed, writer, answers
+
+    warmed, writer, answers = asyncio.run(run())
+
+    # then: the server started, the failure logged; the lane's first batch connected, its claim was accepted
+    assert warmed is None
+    assert "could not warm up" in caplog.text
+    assert [a[0] for a in answers] == [201, 201] and writer.jobs == 1
+    assert Claim.objects.count() == 2 == Quota.objects.get().taken

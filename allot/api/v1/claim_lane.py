@@ -293,6 +293,8 @@ class ClaimLane:
         self._loop_writer: loop_writer.LoopWriter | None = None
         self._teaching: dict[tuple[str, ...], asyncio.Event] = {}   # keys whose headers a claim is learning now
         self._warming: dict[tuple[object, ...], asyncio.Event] = {}  # caches a claim is filling now (``_warm``)
+        self._tasks: set[asyncio.Task[Any]] = set()   # started and not awaited (refreshes, the warm-up)
+        self._building: dict[tuple[str, ...], asyncio.Event] = {}   # busy answers a request has Django build now
         self._encodings: dict[int, tuple[object, list[tuple[bytes, bytes]]]] = {}
         # (id of Django's busy answer, Retry-After) -> (that answer, status, encoded headers, body)
         self._busy_answers: dict[tuple[int, int], tuple[object, int, list[tuple[bytes, bytes]], bytes]] = {}
@@ -346,6 +348,7 @@ class ClaimLane:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._startup_warm()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if os.environ.get("ALLOT_LANE_STATS"):   # bench/surge.py: what the lane answered, by kind
@@ -356,6 +359,16 @@ class ClaimLane:
                 await asyncio.get_running_loop().run_in_executor(None, self.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _startup_warm(self) -> None:
+        """At start-up, on PostgreSQL + Redis: the loop writer's connections opened and its statement and script
+        prepared (``LoopWriter.warm``), in the background — a process otherwise did that with its first batch, at
+        the opening, while the claims behind it waited (bench/README.md, sixth session)."""
+        if not (enabled() and not waitroom.enabled() and loop_writer.usable()):
+            return
+        loop = asyncio.get_running_loop()
+        writer = self._loop_writer = loop_writer.LoopWriter(loop, self._in_thread)
+        self._background(writer.warm())
 
     async def aclose(self) -> None:
         """Close the writer of this event loop (its Redis and PostgreSQL connections), if it has one."""
@@ -535,6 +548,25 @@ class ClaimLane:
     async def _busy(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any]) -> None:
         entry = waitroom.plain_busy()
         busy = admission.busy_reply(environ)
+        if busy is None:
+            # Django builds the busy answer of this key (AdmissionWSGI, with this entry), for one request at a time:
+            # the others meanwhile give the one it built last, or if it never built one, wait for it. (At a
+            # campaign's opening every refusal went to Django until its first was built, a few hundred a process,
+            # and they waited 0.3 s for its threads: bench/README.md, seventh session.)
+            kept_as = admission.busy_key(environ)
+            building = self._building.get(kept_as)
+            if building is None:
+                building = self._building[kept_as] = asyncio.Event()
+                try:
+                    await self.bridge({**scope, admission.FRONT_BUSY: entry}, receive, send)
+                finally:
+                    del self._building[kept_as]
+                    building.set()
+                return
+            busy = admission.busy_reply(environ, expired=True)
+            if busy is None:
+                await building.wait()
+                busy = admission.busy_reply(environ, expired=True)
         if busy is not None:
             # rendered and encoded once per answer Django built and Retry-After (a handful of values): under a
             # surge most answers are this one (bench/README.md, sixth session)
@@ -549,7 +581,7 @@ class ClaimLane:
             await send({"type": "http.response.start", "status": hit[1], "headers": hit[2]})
             await send({"type": "http.response.body", "body": hit[3]})
             return
-        # Django builds the first busy answer of this key (AdmissionWSGI, with this entry); later ones are filled in
+        # Django did not keep one (an answer that sets a cookie): it answers this one too
         await self.bridge({**scope, admission.FRONT_BUSY: entry}, receive, send)
 
     async def _fields(self, body: bytes, slug: str, now: dt.datetime
@@ -568,6 +600,9 @@ class ClaimLane:
             cc = selectors.claim_campaign_cached(slug=slug)
             if cc is None:   # no such campaign (or the cache already expired again): Django answers
                 return None
+        elif selectors.claim_campaign_refresh_due(slug=slug) and ("campaign", slug) not in self._warming:
+            # reloaded in a thread before it expires, while the claims go on with this entry
+            self._background(self._warm(("campaign", slug), selectors.claim_campaign_refresh, slug=slug))
         campaign = cc.campaign
         w = selectors.window(campaign, now)
         if w.state != "open":
@@ -632,6 +667,12 @@ class ClaimLane:
             return _REFUSED
         finally:
             self._flags_read()
+
+    def _background(self, work: Awaitable[Any]) -> None:
+        """``work`` on the loop, not awaited (a reference kept until it ends)."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _warm(self, key: tuple[object, ...], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """``fn`` in a thread to fill a cache, once for all the claims that need it at the same moment: the first
