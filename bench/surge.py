@@ -15,7 +15,11 @@ What it does:
    lifted, since every request here comes from 127.0.0.1), group commit on, the waiting room as configured.
 3. Calibrates: a closed loop of ``--conns`` keep-alive connections (default: as many as the in-flight slots)
    claims for ``--calibrate`` seconds against a quota that does not run out; the accepted claims per second is "1×".
-4. Runs the surge twice from a separate load-generator process (``bench/loadgen.c``, one epoll loop in C, built
+4. Before each surge, as the residents' pages waiting for the opening do, asks for the units left for ``--polls``
+   seconds (default 2; 4 connections: mostly answered from the lane's copy, about one a second per process by
+   Django, which fills that process's campaign and quota-row caches). ``--polls 0``: every process meets the
+   campaign cold at its first claim.
+5. Runs the surge twice from a separate load-generator process (``bench/loadgen.c``, one epoll loop in C, built
    here with the machine's C compiler; ``--generator python``: asyncio protocols on uvloop, 2–4× its CPU
    a request; both raw HTTP/1.1 over keep-alive sockets, open loop: requests are sent on schedule whether or not
    earlier ones were answered, so a slow server shows as latency instead of hiding it): at 1× and at 10× the
@@ -24,18 +28,20 @@ What it does:
    half the run's 1× capacity so that it sells out mid-run. A resident told 503 (busy) comes back when told —
    the waiting room's ``Allot-Queue-Wait-Ms`` with its ticket, else ``Retry-After`` — for up to 30 s after the
    arrivals stop.
-5. Prints per run: accepted claims/s, "sold out" answers/s, p50/p95/p99 latency of accepted and of refused
+6. Prints per run: accepted claims/s, "sold out" answers/s, p50/p95/p99 latency of accepted and of refused
    answers (measured from the moment the request was due, including any wait for a free connection), busy
    answers (with a place in line or not), 5xx other than the deliberate 503s, errors and timeouts, the load
    generator's own CPU and lag (a large lag means the generator, not the server, was the limit), and from the
    database at the end: oversell (claims − quota) and undersell (units left while residents who asked were
    refused).
-6. Then measures how fast "sold out" is answered: a closed loop of ``--sold-out-conns`` connections against the
+7. Then measures how fast "sold out" is answered: a closed loop of ``--sold-out-conns`` connections against the
    sold-out campaign for ``--sold-out-seconds``; and how fast the units left are (``remaining.json``, which every
    resident's page asks every 5 s): the same closed loop of GETs.
 
-All traffic goes to 127.0.0.1. The load generator shares the machine's cores with the server (the C one 22–30 µs
-of CPU a request at 10×, the Python one 67–178 µs), so the server figures are a lower bound. ``--calibrate-only``
+It prints first three figures of the machine's speed (``machine_reference``: a Python loop, two threads passing a
+token, a loopback TCP round trip), since boxes of one kind have run 2.5–3.5× apart. All traffic goes to
+127.0.0.1. The load generator shares the machine's cores with the server (the C one 22–30 µs of CPU a request at
+10×, the Python one 67–178 µs), so the server figures are a lower bound. ``--calibrate-only``
 stops after the calibration (to compare two versions' throughput in many short runs). For each surge it also
 prints the run second by second, and its first two seconds by 100 ms: answers, accepted claims and p50/p99
 latency of the answers given in that step (the opening is where the tail is: bench/README.md, sixth session).
