@@ -16,9 +16,9 @@ What it does:
 3. Calibrates: a closed loop of ``--conns`` keep-alive connections (default: as many as the in-flight slots)
    claims for ``--calibrate`` seconds against a quota that does not run out; the accepted claims per second is "1×".
 4. Before each surge, as the residents' pages waiting for the opening do, asks for the units left for ``--polls``
-   seconds (default 2; 4 connections: mostly answered from the lane's copy, about one a second per process by
-   Django, which fills that process's campaign and quota-row caches). ``--polls 0``: every process meets the
-   campaign cold at its first claim.
+   seconds (default 2; 16 connections, so that every process gets some: mostly answered from the lane's copy,
+   about one a second per process by Django, which fills that process's campaign and quota-row caches).
+   ``--polls 0``: every process meets the campaign cold at its first claim.
 5. Runs the surge twice from a separate load-generator process (``bench/loadgen.c``, one epoll loop in C, built
    here with the machine's C compiler; ``--generator python``: asyncio protocols on uvloop, 2–4× its CPU
    a request; both raw HTTP/1.1 over keep-alive sockets, open loop: requests are sent on schedule whether or not
@@ -900,7 +900,7 @@ def main() -> None:
                         "request at 10x) or python (asyncio on uvloop; 67-178 µs a request, which on two cores is "
                         "taken from the server)")
     p.add_argument("--polls", type=float, default=2.0,
-                   help="seconds of units-left polls (4 connections) before each surge, as the residents' pages "
+                   help="seconds of units-left polls (16 connections) before each surge, as the residents' pages "
                         "waiting for the opening send them (0: none, every process meets the campaign cold)")
     p.add_argument("--no-proof", action="store_true",
                    help="claims without a proof of work (ALLOT_CLAIM_PROOF_CHANNELS empty), to see what it costs")
@@ -960,7 +960,7 @@ def main() -> None:
             midnight_wait(slug, args.seconds + 40)
             if args.polls > 0:   # the residents' pages before the opening: they ask for the units left
                 run_load("get", port=args.port, path=f"/c/{slug}/claim/remaining.json", seconds=args.polls,
-                         first_person=0, conns=4)
+                         first_person=0, conns=16)
             r = run_load("open", port=args.port, path=path.format(slug), rate=offered, seconds=args.seconds,
                          first_person=first, conns=args.max_conns, timeout=args.timeout, proofs=solved)
             stop.set()

@@ -281,6 +281,11 @@ def busy_reply(environ: dict[str, Any], *, expired: bool = False) -> BusyReply |
     return busy if busy is not None and (expired or busy.until > time.monotonic()) else None
 
 
+def early_key(environ: dict[str, Any]) -> tuple[str, ...]:
+    """What an early answer is kept for (``early_reply``): method, path, language."""
+    return _replay_key(environ, "early")
+
+
 def busy_key(environ: dict[str, Any]) -> tuple[str, ...]:
     """What a busy answer is built and kept for (``busy_reply``): method, path, language."""
     return _replay_key(environ, "busy")

@@ -283,6 +283,28 @@ def test_sold_out_for_today_is_replayed_without_django(served):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_claims_that_meet_the_sold_out_flag_at_once_have_django_answer_one_and_get_its_answer(served):
+    # given: one unit, taken; the next claim finds none and flags the campaign sold out; nothing kept yet
+    from allot.core import admission
+
+    build_hangzhou(quota=1)
+    assert call(served.lane, claim_body(1))[0] == 201
+    sold = call(served.lane, claim_body(2))
+    admission.replies_clear()
+    calls = served.django_calls
+
+    # when: twenty claims at once
+    answers = call_many(served.lane, [claim_body(n) for n in range(3, 23)])
+
+    # then: Django answered one of them and kept its answer; the lane gave that answer to the others, byte for byte
+    assert sold[0] == 409 and code(sold) == "sold_out"
+    assert [a[0] for a in answers] == [409] * 20 and all(a == answers[0] for a in answers)
+    assert json.loads(answers[0][2]) == json.loads(sold[2])
+    assert served.django_calls == calls + 1
+    assert Claim.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_everything_but_a_claim_goes_to_django_and_gets_its_answer(served, plain):
     build_hangzhou(quota=4)
     path = URL + "/remaining"

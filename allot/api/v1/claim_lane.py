@@ -168,7 +168,7 @@ def threads_close(executor: ThreadPoolExecutor) -> None:
     executor.shutdown(wait=True)
 
 
-_COLD, _REFUSED = object(), object()
+_COLD, _REFUSED, _SOLD_OUT = object(), object(), object()
 
 
 class _Copy:
@@ -294,7 +294,7 @@ class ClaimLane:
         self._teaching: dict[tuple[str, ...], asyncio.Event] = {}   # keys whose headers a claim is learning now
         self._warming: dict[tuple[object, ...], asyncio.Event] = {}  # caches a claim is filling now (``_warm``)
         self._tasks: set[asyncio.Task[Any]] = set()   # started and not awaited (refreshes, the warm-up)
-        self._building: dict[tuple[str, ...], asyncio.Event] = {}   # busy answers a request has Django build now
+        self._asking: dict[tuple[str, ...], asyncio.Event] = {}   # answers to keep that Django is building now
         self._encodings: dict[int, tuple[object, list[tuple[bytes, bytes]]]] = {}
         # (id of Django's busy answer, Retry-After) -> (that answer, status, encoded headers, body)
         self._busy_answers: dict[tuple[int, int], tuple[object, int, list[tuple[bytes, bytes]], bytes]] = {}
@@ -322,9 +322,7 @@ class ClaimLane:
                 reply = admission.early_reply(environ)
                 if reply is not None:
                     self.stats["replayed"] += 1
-                    await send({"type": "http.response.start", "status": int(reply.status[:3]),
-                                "headers": self._encoded(reply.headers)})
-                    await send({"type": "http.response.body", "body": reply.body})
+                    await self._replayed(reply, send)
                     return
                 match = PATH.match(path)
                 if (match is not None and environ["REQUEST_METHOD"] == "POST" and enabled()
@@ -505,7 +503,10 @@ class ClaimLane:
             return None
         now = timezone.now()
         prepared = await self._fields(body, slug, now)
-        if prepared is None:
+        if prepared is _SOLD_OUT:
+            await self._sold_out(scope, _replay(receive, body), send, environ)
+            return None
+        if not isinstance(prepared, tuple):
             self.stats["django:fields"] += 1
             await self.bridge(scope, _replay(receive, body), send)
             return None
@@ -554,18 +555,11 @@ class ClaimLane:
             # campaign's opening every refusal went to Django until its first was built, a few hundred a process,
             # and they waited 0.3 s for its threads: bench/README.md, seventh session.)
             kept_as = admission.busy_key(environ)
-            building = self._building.get(kept_as)
-            if building is None:
-                building = self._building[kept_as] = asyncio.Event()
-                try:
-                    await self.bridge({**scope, admission.FRONT_BUSY: entry}, receive, send)
-                finally:
-                    del self._building[kept_as]
-                    building.set()
-                return
-            busy = admission.busy_reply(environ, expired=True)
+            if kept_as in self._asking:
+                busy = admission.busy_reply(environ, expired=True)
             if busy is None:
-                await building.wait()
+                if await self._django_once(kept_as, {**scope, admission.FRONT_BUSY: entry}, receive, send):
+                    return
                 busy = admission.busy_reply(environ, expired=True)
         if busy is not None:
             # rendered and encoded once per answer Django built and Retry-After (a handful of values): under a
@@ -585,8 +579,9 @@ class ClaimLane:
         await self.bridge({**scope, admission.FRONT_BUSY: entry}, receive, send)
 
     async def _fields(self, body: bytes, slug: str, now: dt.datetime
-                      ) -> tuple[selectors.ClaimCampaign, dict[str, Any]] | None:
-        """``ClaimFastWSGI._fields`` on the loop: None where Django must answer."""
+                      ) -> tuple[selectors.ClaimCampaign, dict[str, Any]] | object | None:
+        """``ClaimFastWSGI._fields`` on the loop: None where Django must answer; ``_SOLD_OUT`` where it answers
+        early that the whole campaign is sold out for today (an answer it marks replayable)."""
         try:
             # orjson: a quarter of json.loads's time; what it refuses that json.loads takes (NaN, a lone surrogate)
             # goes to Django, whose answer is then the answer
@@ -609,10 +604,51 @@ class ClaimLane:
             return None
         name = gate.scope_field(campaign.quota_scope)
         with gate.shared_reads_deferred():
-            sold, _whole = gate.sold_out_for(slug=campaign.slug, day=w.day,
-                                             hint=gate.area_hint(data, name) if name else None)
+            sold, whole = gate.sold_out_for(slug=campaign.slug, day=w.day,
+                                            hint=gate.area_hint(data, name) if name else None)
         self._flags_read()
-        return None if sold else (cc, fields)
+        if sold:
+            return _SOLD_OUT if whole else None
+        return cc, fields
+
+    async def _sold_out(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any]) -> None:
+        """A claim the sold-out flag refuses: the answer Django keeps for its key (``admission.early_reply``, as
+        ``__call__`` replays it); until there is one, one request of the key at a time has Django answer it and
+        the others wait for that answer. (At the moment a campaign sold out, each process sent 70-170 claims
+        through Django before the first answer was kept: bench/README.md, seventh session.)"""
+        reply = admission.early_reply(environ)
+        if reply is None:
+            if await self._django_once(admission.early_key(environ), scope, receive, send):
+                self.stats["django:sold out"] += 1
+                return
+            reply = admission.early_reply(environ)
+            if reply is None:   # what Django said is not to be kept: it answers this one too
+                self.stats["django:fields"] += 1
+                await self.bridge(scope, receive, send)
+                return
+        self.stats["replayed"] += 1
+        await self._replayed(reply, send)
+
+    async def _replayed(self, reply: admission.AdmissionReply, send: Send) -> None:
+        """An early answer Django kept, as it gave it."""
+        await send({"type": "http.response.start", "status": int(reply.status[:3]),
+                    "headers": self._encoded(reply.headers)})
+        await send({"type": "http.response.body", "body": reply.body})
+
+    async def _django_once(self, key: tuple[str, ...], scope: Scope, receive: Receive, send: Send) -> bool:
+        """Django answers this request (True) unless it is answering another one of ``key`` now: then this one
+        waits until that one is answered (False), and the caller answers it from what Django kept."""
+        asking = self._asking.get(key)
+        if asking is None:
+            asking = self._asking[key] = asyncio.Event()
+            try:
+                await self.bridge(scope, receive, send)
+            finally:
+                del self._asking[key]
+                asking.set()
+            return True
+        await asking.wait()
+        return False
 
     async def _answer(self, cc: selectors.ClaimCampaign, fields: dict[str, Any], language: str,
                       environ: dict[str, Any], now: dt.datetime) -> tuple[int, bytes]:
