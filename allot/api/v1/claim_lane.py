@@ -168,7 +168,7 @@ def threads_close(executor: ThreadPoolExecutor) -> None:
     executor.shutdown(wait=True)
 
 
-_COLD, _REFUSED, _SOLD_OUT = object(), object(), object()
+_COLD, _REFUSED, _SOLD_OUT, _WAITED = object(), object(), object(), object()
 
 
 class _Copy:
@@ -292,9 +292,10 @@ class ClaimLane:
         self._waker: _Waker | None = None
         self._loop_writer: loop_writer.LoopWriter | None = None
         self._teaching: dict[tuple[str, ...], asyncio.Event] = {}   # keys whose headers a claim is learning now
-        self._warming: dict[tuple[object, ...], asyncio.Event] = {}  # caches a claim is filling now (``_warm``)
+        # what one request is doing now for all those of its key (``_once``): filling a cache, having Django
+        # build an answer to keep
+        self._running: dict[tuple[object, ...], asyncio.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()   # started and not awaited (refreshes, the warm-up)
-        self._asking: dict[tuple[str, ...], asyncio.Event] = {}   # answers to keep that Django is building now
         self._encodings: dict[int, tuple[object, list[tuple[bytes, bytes]]]] = {}
         # (id of Django's busy answer, Retry-After) -> (that answer, status, encoded headers, body)
         self._busy_answers: dict[tuple[int, int], tuple[object, int, list[tuple[bytes, bytes]], bytes]] = {}
@@ -555,7 +556,7 @@ class ClaimLane:
             # campaign's opening every refusal went to Django until its first was built, a few hundred a process,
             # and they waited 0.3 s for its threads: bench/README.md, seventh session.)
             kept_as = admission.busy_key(environ)
-            if kept_as in self._asking:
+            if kept_as in self._running:
                 busy = admission.busy_reply(environ, expired=True)
             if busy is None:
                 if await self._django_once(kept_as, {**scope, admission.FRONT_BUSY: entry}, receive, send):
@@ -595,7 +596,7 @@ class ClaimLane:
             cc = selectors.claim_campaign_cached(slug=slug)
             if cc is None:   # no such campaign (or the cache already expired again): Django answers
                 return None
-        elif selectors.claim_campaign_refresh_due(slug=slug) and ("campaign", slug) not in self._warming:
+        elif selectors.claim_campaign_refresh_due(slug=slug) and ("campaign", slug) not in self._running:
             # reloaded in a thread before it expires, while the claims go on with this entry
             self._background(self._warm(("campaign", slug), selectors.claim_campaign_refresh, slug=slug))
         campaign = cc.campaign
@@ -638,17 +639,21 @@ class ClaimLane:
     async def _django_once(self, key: tuple[str, ...], scope: Scope, receive: Receive, send: Send) -> bool:
         """Django answers this request (True) unless it is answering another one of ``key`` now: then this one
         waits until that one is answered (False), and the caller answers it from what Django kept."""
-        asking = self._asking.get(key)
-        if asking is None:
-            asking = self._asking[key] = asyncio.Event()
-            try:
-                await self.bridge(scope, receive, send)
-            finally:
-                del self._asking[key]
-                asking.set()
-            return True
-        await asking.wait()
-        return False
+        return await self._once(key, lambda: self.bridge(scope, receive, send)) is not _WAITED
+
+    async def _once(self, key: tuple[object, ...], work: Callable[[], Awaitable[T]]) -> T | object:
+        """``work()`` once for all the requests of ``key`` at the same moment: the first runs it and gets what it
+        returns (or raises); the others wait until it has ended and get ``_WAITED``."""
+        running = self._running.get(key)
+        if running is not None:
+            await running.wait()
+            return _WAITED
+        running = self._running[key] = asyncio.Event()
+        try:
+            return await work()
+        finally:
+            del self._running[key]
+            running.set()
 
     async def _answer(self, cc: selectors.ClaimCampaign, fields: dict[str, Any], language: str,
                       environ: dict[str, Any], now: dt.datetime) -> tuple[int, bytes]:
@@ -664,22 +669,12 @@ class ClaimLane:
                 # prepared in a thread, which fills it; the others that meet it meanwhile wait for that one and
                 # are then checked on the loop (at the opening ~100 claims a process queued for the lane's four
                 # threads at once and waited over a second)
-                key = ("prepare", cc.campaign.pk)
-                warming = self._warming.get(key)
-                if warming is None:
-                    warming = self._warming[key] = asyncio.Event()
-                    self.stats["prepared in a thread"] += 1
-                    try:
-                        job = await self._in_thread(self._prepare_counted, language, kwargs)
-                    finally:
-                        del self._warming[key]
-                        warming.set()
-                else:
-                    await warming.wait()
+                job = await self._once(("prepare", cc.campaign.pk),
+                                       lambda: self._prepare_in_thread(language, kwargs))
+                if job is _WAITED:
                     job = self._prepare_here(language, kwargs)
             if not isinstance(job, ClaimJob):   # refused (it must be counted), or still cold
-                self.stats["prepared in a thread"] += 1
-                job = await self._in_thread(self._prepare_counted, language, kwargs)
+                job = await self._prepare_in_thread(language, kwargs)
             assert isinstance(job, ClaimJob)
             await self._run(job)
             return 201, encode(claim_created_out(claim_result(job=job), cc.campaign))   # nothing in it to translate
@@ -713,18 +708,12 @@ class ClaimLane:
     async def _warm(self, key: tuple[object, ...], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """``fn`` in a thread to fill a cache, once for all the claims that need it at the same moment: the first
         runs it, the others wait for it. What it raises is not passed on: the caller reads the cache."""
-        warming = self._warming.get(key)
-        if warming is not None:
-            await warming.wait()
-            return
-        warming = self._warming[key] = asyncio.Event()
-        try:
-            await self._in_thread(fn, *args, **kwargs)
-        except Exception:  # noqa: BLE001, S110  (the cache says what it found; the claim goes on from there)
-            pass
-        finally:
-            del self._warming[key]
-            warming.set()
+        with contextlib.suppress(Exception):   # the cache says what it found; the claim goes on from there
+            await self._once(key, lambda: self._in_thread(fn, *args, **kwargs))
+
+    async def _prepare_in_thread(self, language: str, kwargs: dict[str, Any]) -> ClaimJob:
+        self.stats["prepared in a thread"] += 1
+        return await self._in_thread(self._prepare_counted, language, kwargs)
 
     @staticmethod
     def _prepare_counted(language: str, kwargs: dict[str, Any]) -> ClaimJob:
