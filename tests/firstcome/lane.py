@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from a2wsgi import WSGIMiddleware
 from django.core.handlers.wsgi import WSGIHandler
+from django.test import override_settings
 
 from allot.api.v1.claim_fast import ClaimFastWSGI
 from allot.api.v1.claim_lane import ClaimLane, threads_close
@@ -27,12 +28,18 @@ class Served:
     """The application as config/asgi.py builds it, with both of its Django handlers counted: ``django`` (the full
     chain) and ``short`` (the claim API's short chain, behind the WSGI fast lane)."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_in_flight: int | None = 48) -> None:
         self.django = CountingDjango(WSGIHandler())
         self.short = CountingDjango(LeanWSGIHandler())
         self.fast = ClaimFastWSGI(self.short)
         self.wsgi = AdmissionWSGI(self.django, api_app=self.fast)
-        self.lane = ClaimLane(self.wsgi, fast=self.fast, threads=4)
+        # most tests send up to a few dozen claims at once to a fresh lane: it admits that many from the start
+        # (``min_in_flight``); its slow start from ALLOT_LANE_MIN_IN_FLIGHT (None: the setting, 8) has tests of its own
+        if min_in_flight is None:
+            self.lane = ClaimLane(self.wsgi, fast=self.fast, threads=4)
+        else:
+            with override_settings(ALLOT_LANE_MIN_IN_FLIGHT=min_in_flight):
+                self.lane = ClaimLane(self.wsgi, fast=self.fast, threads=4)
 
     @property
     def django_calls(self) -> int:

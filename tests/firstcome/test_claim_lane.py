@@ -29,10 +29,14 @@ _PER_ANSWER = {"content-length", "retry-after"}
 
 @pytest.fixture(autouse=True)
 def _fresh():
+    from allot.core import admission
+
     clear_caches()
+    admission.replies_clear()   # the answers kept to replay (busy, sold out) belong to the test that had them built
     services._claim_writer.batches = services._claim_writer.jobs = 0
     yield
     clear_caches()
+    admission.replies_clear()
 
 
 def _same_but_the_claim(body: bytes) -> object:
@@ -67,9 +71,10 @@ def test_the_lane_answers_as_django_does_and_django_sees_only_the_first_claim(se
          call(plain, claim_body(14, id_number="110101199003071234"), language=language)),
     ]
 
-    # then: Django answered only the first; every other answer is Django's own but for the claim itself
+    # then: Django answered only the first claim, and built once the busy answer of their key, ahead of need
+    # (``_busy_ahead``); every other answer is Django's own but for the claim itself
     assert first[0] == 201 and after_first == 1
-    assert served.django_calls == 1
+    assert served.django_calls == 2
     assert [lane[0] for lane, _django in pairs] == [201, 409, 400, 400]
     for lane, django in pairs:
         _assert_same(lane, django)
@@ -87,9 +92,9 @@ def test_at_the_opening_one_claim_teaches_the_headers_and_the_others_wait_for_it
     # when: twelve residents at once, before the lane has seen any answer of Django's
     answers = call_many(served.lane, [claim_body(n) for n in range(1, 13)])
 
-    # then: all accepted; only one went to Django
+    # then: all accepted; only one went to Django (and the lane had it build their busy answer ahead of need)
     assert [a[0] for a in answers] == [201] * 12
-    assert served.django_calls == 1
+    assert served.django_calls == 1 + 1
     assert Claim.objects.count() == 12
 
 
@@ -209,38 +214,156 @@ def test_an_event_loop_running_late_refuses_new_claims_until_it_catches_up(serve
     assert Claim.objects.count() == 2
 
 
+def _interval(drain, answered: int, *, refused: bool, seconds: float = 0.1) -> int:
+    """``answered`` claims answered evenly over the next ``seconds`` (the last just past it), each after a refusal
+    if ``refused``; the drain's limit after them."""
+    t = drain._since
+    for i in range(1, answered + 1):
+        if refused:
+            drain.refused()
+        drain.answered(t + seconds * i / answered + (1e-6 if i == answered else 0))
+    return drain.limit
+
+
 def test_while_the_lane_refuses_it_holds_what_it_answers_in_its_target_time():
     from allot.api.v1.claim_lane import _Drain
 
     drain = _Drain(target=0.05, floor=8, cap=48)
-    # intervals without a refusal at 1,000 claims a second: the cap
-    for i in range(300):
-        drain.answered(1.0 + i * 0.001)
-    assert drain.limit == 48 and drain._until > 1.2   # (intervals were counted)
-    # a saturated interval of 0.1 s: 200 claims answered (2,000/s) with refusals -> 2,000/s × 0.05 s = 100, capped
-    t = 1.3
-    for i in range(201):
-        drain.refused()
-        drain.answered(t + i * 0.0005)
-    assert drain.limit == 48
+    # given: a lane past its start (intervals without a refusal at 1,000 claims a second: grown to the cap)
+    drain.arrived(1.0, 0)
+    assert [_interval(drain, 100, refused=False) for _ in range(4)] == [16, 32, 48, 48]
+    # a saturated interval: 200 claims answered (2,000/s) with refusals -> 2,000/s × 0.05 s = 100, capped
+    assert _interval(drain, 200, refused=True) == 48
     # under ten times the load the loop answers 300 claims a second: 30 in the interval -> 15 held
-    t = drain._until
-    for i in range(30):
-        drain.refused()
-        drain.answered(t + i * 0.0033)
-    drain.answered(t + 0.1)
-    assert drain.limit == 15
-    # 5 a second would be 0.25 held: never below the floor
-    t = drain._until
-    drain.refused()
-    drain.answered(t + 0.09)
-    drain.answered(t + 0.1)
+    assert _interval(drain, 30, refused=True) == 15
+    # 10 a second would be 0.5 held: never below the floor
+    assert _interval(drain, 1, refused=True) == 8
+    # the load gone: each interval without a refusal doubles what it holds, up to the cap
+    assert [_interval(drain, 50, refused=False) for _ in range(3)] == [16, 32, 48]
+
+
+def test_a_fresh_or_idle_lane_starts_from_its_floor_and_a_stalled_one_is_not_taken_for_idle():
+    from allot.api.v1.claim_lane import _Drain
+
+    drain = _Drain(target=0.05, floor=8, cap=48)
+    # a process's first claims: it holds the floor, not its cap (at an opening, 48 claims at once each waited for
+    # the checks of all the others: the last was answered 0.3 s later)
+    drain.arrived(10.0, 0)
     assert drain.limit == 8
-    # the load gone: an interval without a refusal gives the cap back
-    t = drain._until
-    drain.answered(t + 0.01)
-    drain.answered(t + 0.1)
-    assert drain.limit == 48
+    # refusing while it answers 160 claims a second: 8 held (160 × 0.05)
+    assert _interval(drain, 16, refused=True) == 8
+    # answering 400 a second: 20 would wait 50 ms, but it grows at most twice a step: 16, then 20
+    assert _interval(drain, 40, refused=True) == 16
+    assert _interval(drain, 40, refused=True) == 20
+    # a stall: claims in the lane and refusals, but the next answer only 0.6 s later: 3 claims a second over it,
+    # the floor (a lane that answered nothing for longer than an interval was taken for idle and kept its limit)
+    assert _interval(drain, 1, refused=True, seconds=0.6) == 8
+    # then the lane idle for over a second with nothing in it: the next claim finds it back at the floor
+    assert [_interval(drain, 50, refused=False) for _ in range(2)] == [16, 32]
+    drain.arrived(drain._since + _Drain.IDLE + 0.01, 0)
+    assert drain.limit == 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fresh_lane_admits_its_floor_of_claims_at_once_and_answers_the_rest_busy():
+    # given: a lane as config/asgi.py builds it, with the default start (ALLOT_LANE_MIN_IN_FLIGHT: 8)
+    from tests.firstcome.lane import Served
+
+    build_hangzhou(quota=20)
+    served = Served(min_in_flight=None)
+    try:
+        # when: twelve residents at once, at a process's first claims
+        answers = call_many(served.lane, [claim_body(n) for n in range(1, 13)])
+    finally:
+        served.close()
+
+    # then: eight held and accepted; four answered busy at once, with a Retry-After, and nothing taken for them
+    assert sorted(a[0] for a in answers) == [201] * 8 + [503] * 4
+    assert all(code(a) == "busy" and "retry-after" in a[1] for a in answers if a[0] == 503)
+    assert served.lane.stats["busy:drain"] == 4
+    assert Claim.objects.count() == 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_first_claim_the_lane_answers_has_django_build_its_busy_answer_ahead_of_the_first_refusal(served):
+    # given: the headers learned (Django answered the first claim)
+    from allot.core import admission
+
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    assert not admission._busy
+
+    # when: a claim the lane answers; then the lane is full and a claim is refused
+    accepted = call(served.lane, claim_body(2))
+    calls = served.django_calls
+    served.lane.cap = 0
+    refused = call(served.lane, claim_body(3))
+
+    # then: the busy answer of their key was built with the accepted claim, so the refusal needed no Django
+    assert accepted[0] == 201 and len(admission._busy) == 1
+    assert refused[0] == 503 and code(refused) == "busy"
+    assert served.django_calls == calls
+    assert Claim.objects.count() == 2
+
+
+def test_a_released_job_s_claim_and_parcel_are_freed_without_the_garbage_collector():
+    # given: a job's claim and parcel, built as the claim path builds them (the parcel caches its claim, the claim
+    # its parcel)
+    import gc
+    import weakref
+
+    from allot.core.rows import instance
+    from allot.delivery.addresses import Address
+    from allot.delivery.services import parcel_build
+    from allot.firstcome.writer import ClaimJob, job_release
+    from allot.identity.models import Person
+
+    claim = instance(Claim, {"number": "X1", "units": 1})
+    address = Address(district_code="330106", district_name="西湖区", street_id=None, street_name="",
+                      committee_id=None, committee_name="", building="1", unit="", room="101", line="")
+    job = ClaimJob(person=Person(), claim=claim, parcel=parcel_build(claim=claim, address=address), audit_data={},
+                   actor_label="", fallback=Claim)
+    claim_ref, parcel_ref = weakref.ref(job.claim), weakref.ref(job.parcel)
+    assert job.claim.parcel is job.parcel and job.parcel.claim is job.claim
+
+    gc.disable()
+    try:
+        # when: its answer built, the job released and dropped
+        job_release(job)
+        del job, claim
+        # then: reference counting freed both (no collection ran)
+        assert claim_ref() is None and parcel_ref() is None
+    finally:
+        gc.enable()
+
+
+def test_checking_on_the_event_loop_whether_the_loop_writer_is_used_builds_no_database_connection():
+    # given: twenty requests' tasks on an event loop (Django keeps its connections per task there)
+    import gc
+
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from allot.firstcome import loop_writer
+
+    def wrappers() -> int:
+        return sum(1 for o in gc.get_objects() if isinstance(o, BaseDatabaseWrapper))
+
+    async def each() -> bool:
+        return loop_writer.usable()
+
+    async def twenty() -> list[bool]:
+        return list(await asyncio.gather(*(each() for _ in range(20))))
+
+    gc.collect()
+    before = wrappers()
+    gc.disable()
+    try:
+        # when: each asks
+        asyncio.run(twenty())
+        # then: no DatabaseWrapper was built for any of them (each was seven objects in a cycle, for the collector)
+        assert wrappers() == before
+    finally:
+        gc.enable()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -264,10 +387,11 @@ def test_claims_past_what_the_lane_answers_in_its_target_time_are_answered_busy(
 
 @pytest.mark.django_db(transaction=True)
 def test_sold_out_for_today_is_replayed_without_django(served):
-    # given: one unit, taken; the next claim finds none (the lane answers, and the area is flagged sold out)
-    build_hangzhou(quota=1)
-    assert call(served.lane, claim_body(1))[0] == 201
-    sold = call(served.lane, claim_body(2))
+    # given: two units, taken (the second claim had Django build the busy answer ahead, before any flag); the next
+    # claim finds none (the lane answers, and the area is flagged sold out)
+    build_hangzhou(quota=2)
+    assert [call(served.lane, claim_body(n))[0] for n in (1, 2)] == [201, 201]
+    sold = call(served.lane, claim_body(20))
     calls = served.django_calls
 
     # when: more claims; the first meets the flag, so Django's admission gate answers it and marks its answer
@@ -297,10 +421,11 @@ def test_claims_that_meet_the_sold_out_flag_at_once_have_django_answer_one_and_g
     answers = call_many(served.lane, [claim_body(n) for n in range(3, 23)])
 
     # then: Django answered one of them and kept its answer; the lane gave that answer to the others, byte for byte
+    # (Django also built again, once, the busy answer the lane keeps ahead of need: replies_clear dropped it)
     assert sold[0] == 409 and code(sold) == "sold_out"
     assert [a[0] for a in answers] == [409] * 20 and all(a == answers[0] for a in answers)
     assert json.loads(answers[0][2]) == json.loads(sold[2])
-    assert served.django_calls == calls + 1
+    assert served.django_calls == calls + 1 + 1
     assert Claim.objects.count() == 1
 
 
@@ -622,18 +747,19 @@ def test_the_units_left_come_from_a_copy_of_djangos_answer_until_it_expires(serv
     assert call(served.lane, claim_body(2))[0] == 201
     second = call(served.lane, None, path=path, method="GET")
 
-    # then: Django answered the first, marked public for 2 s; the second is its copy, with an Age
+    # then: Django answered the first, marked public for 2 s; the second is its copy, with an Age (the claim between
+    # them had Django build the busy answer the lane keeps ahead of need: one call more)
     assert first[0] == 200 and json.loads(first[2])["left"] == 29
     assert first[1]["cache-control"] == "public, max-age=2" and "age" not in first[1]
     assert second[0] == 200 and second[2] == first[2] and second[1]["age"] == "0"
     assert {k: v for k, v in second[1].items() if k != "age"} == first[1]
-    assert served.django_calls == calls + 1
+    assert served.django_calls == calls + 1 + 1
 
     # and once the copy has expired, Django answers again, with the claim counted
     time.sleep(0.35)
     third = call(served.lane, None, path=path, method="GET")
     assert json.loads(third[2])["left"] == 28 and "age" not in third[1]
-    assert served.django_calls == calls + 2
+    assert served.django_calls == calls + 2 + 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -70,7 +70,7 @@ from allot.firstcome import gate, loop_writer, selectors
 from allot.firstcome.models import Claim
 from allot.firstcome.resident import claim_prepare
 from allot.firstcome.services import ClaimRequest, claim_enqueue, claim_result, claim_run
-from allot.firstcome.writer import ClaimJob
+from allot.firstcome.writer import ClaimJob, job_release
 from allot.verification.ratelimit import Client
 
 from .claim_fast import MAX_BODY, PATH, ClaimFastWSGI, enabled, encode, error_body, server_error_body
@@ -80,6 +80,8 @@ from .claims import claim_created_out
 logger = logging.getLogger("django.request")
 
 DEFAULT_MAX_IN_FLIGHT = 48
+DEFAULT_MIN_IN_FLIGHT = 8   # claims the lane admits however slowly it answers (they keep its rate measured), and
+                            # what it starts from at a process's first claim and after a lull (``_Drain``)
 DEFAULT_MAX_LAG_MS = 100
 DEFAULT_TARGET_MS = 50
 DEFAULT_WSGI_THREADS = 14
@@ -148,6 +150,20 @@ def _replay(receive: Receive, body: bytes) -> Receive:
         return await receive()
 
     return again
+
+
+def _ended(body: bytes) -> Receive:
+    """``receive`` of a request the lane makes itself: ``body``, then the client gone."""
+    messages = iter(({"type": "http.request", "body": body, "more_body": False},))
+
+    async def receive() -> dict[str, Any]:
+        return next(messages, {"type": "http.disconnect"})
+
+    return receive
+
+
+async def _dropped(message: dict[str, Any]) -> None:
+    """``send`` of a request the lane makes itself: its answer goes nowhere."""
 
 
 def threads_close(executor: ThreadPoolExecutor) -> None:
@@ -245,32 +261,50 @@ class _Lag:
 
 
 class _Drain:
-    """How many claims the lane may hold. While it refuses claims (it is saturated), so many that a new one waits
-    about ``target`` seconds: the claims it answered over the last ``INTERVAL`` times ``target / INTERVAL`` (Little's
-    law: waiting = held / answered per second), never below ``floor``; after an interval without a refusal, the
-    cap. Under overload the lane answers fewer claims a second — its loop is busy refusing the surplus — and a
-    fixed cap then meant a longer wait for every claim it held."""
+    """How many claims the lane may hold: so many that a new one waits about ``target`` seconds. Every
+    ``INTERVAL`` (or longer, when no claim was answered sooner) the claims it answered per second times ``target``
+    (Little's law: waiting = held / answered per second), never below ``floor`` nor above ``cap``, and at most
+    twice the last limit; without a refusal in the interval, twice the last limit. After ``IDLE`` seconds with no
+    claim, it starts again from ``floor``.
+
+    Why it starts low and grows (as TCP's slow start does): at an opening every process admitted its whole cap
+    at once; each claim costs the loop 2-3 ms of checks on a slow box, so the last of 48 was answered 0.3 s
+    later, and a lane that answered nothing for longer than an interval was taken for idle and kept its cap
+    (bench/README.md, eighth session). Under overload the lane answers fewer claims a second — its loop is busy
+    refusing the surplus — and a fixed cap then meant a longer wait for every claim it held."""
 
     INTERVAL = 0.1
+    IDLE = 1.0
 
     def __init__(self, target: float, floor: int, cap: int) -> None:
         self.target, self.floor, self.cap = target, floor, cap
-        self.limit = cap
+        self.limit = min(floor, cap)
         self._answered = self._refused = 0
-        self._until = 0.0
+        self._since = self._last = float("-inf")
+
+    def arrived(self, now: float, in_flight: int) -> None:
+        """A claim at ``now`` with ``in_flight`` in the lane: after an idle lane, start from the floor."""
+        if not in_flight and now - self._last > self.IDLE:
+            self.limit = min(self.floor, self.cap)
+            self._answered = self._refused = 0
+            self._since = now
+        self._last = now
 
     def refused(self) -> None:
         self._refused += 1
 
     def answered(self, now: float) -> None:
         self._answered += 1
-        if now >= self._until:
-            if not self._refused:
-                self.limit = self.cap
-            elif now - self._until < self.INTERVAL:   # a whole interval counted (else the lane was idle)
-                self.limit = min(self.cap, max(self.floor, int(self._answered * self.target / self.INTERVAL)))
+        self._last = now
+        elapsed = now - self._since
+        if elapsed >= self.INTERVAL:
+            grown = min(self.cap, 2 * self.limit)
+            if self._refused:
+                self.limit = min(grown, max(self.floor, round(self._answered * self.target / elapsed)))
+            else:
+                self.limit = grown
             self._answered = self._refused = 0
-            self._until = now + self.INTERVAL
+            self._since = now
 
 
 class ClaimLane:
@@ -285,7 +319,7 @@ class ClaimLane:
         self.max_lag = float(getattr(settings, "ALLOT_LANE_MAX_LAG_MS", DEFAULT_MAX_LAG_MS)) / 1000
         self._lag: _Lag | None = None
         self._drain = _Drain(float(getattr(settings, "ALLOT_LANE_TARGET_MS", DEFAULT_TARGET_MS)) / 1000,
-                             self.FLOOR, self.cap)
+                             int(getattr(settings, "ALLOT_LANE_MIN_IN_FLIGHT", DEFAULT_MIN_IN_FLIGHT)), self.cap)
         self.in_flight = 0
         self.stats: collections.Counter[str] = collections.Counter()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="allot-lane")
@@ -370,7 +404,13 @@ class ClaimLane:
         self._background(writer.warm())
 
     async def aclose(self) -> None:
-        """Close the writer of this event loop (its Redis and PostgreSQL connections), if it has one."""
+        """Let the work started in the background on this event loop end (up to ``CLOSE_WAIT`` seconds: a cache
+        being filled, an answer Django is building to keep), then close its writer (its Redis and PostgreSQL
+        connections), if it has one."""
+        loop = asyncio.get_running_loop()
+        started = [task for task in self._tasks if task.get_loop() is loop]
+        if started:
+            await asyncio.wait(started, timeout=self.CLOSE_WAIT)
         writer = self._loop_writer
         if writer is not None and writer.loop is asyncio.get_running_loop():
             self._loop_writer = None
@@ -438,13 +478,13 @@ class ClaimLane:
 
     # --- a claim -------------------------------------------------------------------------------------------
 
-    FLOOR = 8
-    """Claims the lane admits (below the cap) however slowly it answers: they keep its rate measured (``_Drain``)."""
+    CLOSE_WAIT = 5.0
 
     def _overloaded(self) -> str:
         """Why a new claim is refused ("" if it is not): past the cap of claims in the lane; while saturated, past
         what it answers in ``ALLOT_LANE_TARGET_MS`` (``_Drain``); or the loop behind by more than
         ``ALLOT_LANE_MAX_LAG_MS``."""
+        self._drain.arrived(asyncio.get_running_loop().time(), self.in_flight)
         if self.in_flight >= self.cap:
             return "busy"
         if self.in_flight >= self._drain.limit:
@@ -502,6 +542,7 @@ class ClaimLane:
             self.stats["django:learn"] += 1
             await self._learn(key, scope, _replay(receive, body), send)   # Django answers; the lane learns
             return None
+        self._busy_ahead(scope, environ, body)
         now = timezone.now()
         prepared = await self._fields(body, slug, now)
         if prepared is _SOLD_OUT:
@@ -578,6 +619,20 @@ class ClaimLane:
             return
         # Django did not keep one (an answer that sets a cookie): it answers this one too
         await self.bridge({**scope, admission.FRONT_BUSY: entry}, receive, send)
+
+    def _busy_ahead(self, scope: Scope, environ: dict[str, Any], body: bytes) -> None:
+        """Django builds the busy answer of this claim's key in the background (its answer dropped) if it has
+        none yet, so that the lane has it before it must refuse a claim of the key. At an opening the first
+        refusal came tens of milliseconds after the first claim, on a box whose cores were full: Django took up to
+        0.34 s to build that answer, and every refusal of the process meanwhile waited for it (bench/README.md,
+        eighth session)."""
+        if admission.busy_reply(environ, expired=True) is not None:
+            return
+        key = admission.busy_key(environ)
+        if key in self._running:
+            return
+        refused = {**scope, admission.FRONT_BUSY: waitroom.plain_busy()}
+        self._background(self._django_once(key, refused, _ended(body), _dropped))
 
     async def _fields(self, body: bytes, slug: str, now: dt.datetime
                       ) -> tuple[selectors.ClaimCampaign, dict[str, Any]] | object | None:
@@ -677,7 +732,10 @@ class ClaimLane:
                 job = await self._prepare_in_thread(language, kwargs)
             assert isinstance(job, ClaimJob)
             await self._run(job)
-            return 201, encode(claim_created_out(claim_result(job=job), cc.campaign))   # nothing in it to translate
+            try:
+                return 201, encode(claim_created_out(claim_result(job=job), cc.campaign))   # nothing to translate
+            finally:
+                job_release(job)
         except DomainError as exc:
             with translation.override(language):
                 return exc.status, encode(error_body(exc))
