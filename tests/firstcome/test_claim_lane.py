@@ -728,6 +728,52 @@ def test_a_campaign_about_to_expire_in_the_cache_is_reloaded_in_the_background(s
     assert after[0] > time.monotonic() + selectors.CAMPAIGN_TTL - 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_gazetteer_about_to_expire_is_reloaded_in_the_background_while_claims_go_on(served, monkeypatch):
+    # given: the lane's claims have the city's places cached; a street is renamed; a reload held until let go
+    from allot.api.v1 import claim_lane
+    from allot.delivery import addresses
+    from allot.places.models import Street
+
+    campaign = build_hangzhou(quota=10)
+    assert [call(served.lane, claim_body(n))[0] for n in (1, 2)] == [201, 201]
+    city = campaign.city_id
+    street = Street.objects.filter(district__parent_id=city).first()
+    Street.objects.filter(pk=street.pk).update(name="新名街道")
+    release, reloads = threading.Event(), []
+
+    def held_reload(city_code: str) -> addresses.Gazetteer:
+        release.wait(10)
+        reloads.append(city_code)
+        return addresses.gazetteer_refresh(city_code)
+
+    monkeypatch.setattr(claim_lane, "gazetteer_refresh", held_reload)
+
+    async def claim(n: int) -> tuple[int, int]:
+        answer = await request(served.lane, claim_body(n))
+        reloaded_before = len(reloads)   # the answer came while the reload (if any) was still held
+        release.set()
+        await asyncio.gather(*list(served.lane._tasks))
+        return answer[0], reloaded_before
+
+    # when: a claim while the gazetteer is fresh
+    before = addresses._gaz[city]
+    assert asyncio.run(_closing(served.lane, claim(3))) == (201, 0)
+    # then: nothing reloaded
+    assert reloads == [] and addresses._gaz[city] is before
+
+    # when: a claim five seconds before it expires
+    release.clear()
+    addresses._gaz[city] = (time.monotonic() + 5.0, before[1])
+    status, reloaded_before = asyncio.run(_closing(served.lane, claim(4)))
+
+    # then: answered without waiting for the reload (and not in a thread); then reloaded, good for another minute
+    assert status == 201 and reloaded_before == 0
+    assert served.lane.stats["prepared in a thread"] == 0
+    assert reloads == [city] and addresses._gaz[city][1].streets[street.code][1] == "新名街道"
+    assert addresses._gaz[city][0] > time.monotonic() + addresses._GAZ_TTL - 5
+
+
 # --- the units left: a copy of Django's answer for a second -------------------------------------------------
 
 REMAINING_PATHS = (f"/api/v1/campaigns/{SLUG}/claims/remaining", f"/c/{SLUG}/claim/remaining.json")

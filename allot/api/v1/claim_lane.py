@@ -66,6 +66,7 @@ from django.utils import timezone, translation
 from allot.core import admission, waitroom
 from allot.core.conf import setting
 from allot.core.errors import DomainError
+from allot.delivery.addresses import gazetteer_refresh, gazetteer_refresh_due
 from allot.firstcome import gate, loop_writer, selectors
 from allot.firstcome.models import Claim
 from allot.firstcome.resident import claim_prepare
@@ -655,6 +656,10 @@ class ClaimLane:
             # reloaded in a thread before it expires, while the claims go on with this entry
             self._background(self._warm(("campaign", slug), selectors.claim_campaign_refresh, slug=slug))
         campaign = cc.campaign
+        city = campaign.city_id
+        if city and gazetteer_refresh_due(city) and ("gazetteer", city) not in self._running:
+            # the city's places, which a delivery claim's address is checked against: the same
+            self._background(self._warm(("gazetteer", city), gazetteer_refresh, city))
         w = selectors.window(campaign, now)
         if w.state != "open":
             return None
