@@ -430,6 +430,29 @@ def test_claims_that_meet_the_sold_out_flag_at_once_have_django_answer_one_and_g
 
 
 @pytest.mark.django_db(transaction=True)
+def test_claims_a_full_lane_cannot_hold_after_the_sell_out_are_told_sold_out_not_to_come_back(served):
+    # given: one unit, taken, and the campaign flagged sold out; the kept "sold out" answer gone (as after a quiet
+    # minute); a lane that holds no claim now (as one starting again from its floor under a crowd)
+    from allot.core import admission
+
+    build_hangzhou(quota=1)
+    assert call(served.lane, claim_body(1))[0] == 201
+    sold = call(served.lane, claim_body(2))
+    admission.replies_clear()
+    served.lane.cap = 0
+
+    # when: ten claims at once
+    answers = call_many(served.lane, [claim_body(n) for n in range(3, 13)])
+
+    # then: every one is told the truth, sold out for today, as Django told the second; none "busy, come back"
+    assert sold[0] == 409 and code(sold) == "sold_out"
+    assert [a[0] for a in answers] == [409] * 10 and all(a == answers[0] for a in answers)
+    assert json.loads(answers[0][2]) == json.loads(sold[2])
+    assert served.lane.stats["busy"] == 0 and served.lane.stats["sold out:refused"] == 10
+    assert Claim.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_everything_but_a_claim_goes_to_django_and_gets_its_answer(served, plain):
     build_hangzhou(quota=4)
     path = URL + "/remaining"

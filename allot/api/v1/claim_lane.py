@@ -25,10 +25,12 @@ What the lane answers, and how it stays Django's answer:
   Django gave, so the same claim gets the same status, headers and body on either path
   (tests/firstcome/test_claim_lane.py compares them).
 
-Admission: at most ``ALLOT_LANE_MAX_IN_FLIGHT`` claims per process wait in the lane, and while it is refusing
-claims, only as many as it answers in ``ALLOT_LANE_TARGET_MS``; the next one is answered
-503 ``busy`` at once, with the body and headers Django built for that key (``admission.busy_reply``; the first
-one of a key goes to Django marked ``admission.FRONT_BUSY``). The early answers Django marked replayable ("sold out
+Admission: at most ``ALLOT_LANE_MAX_IN_FLIGHT`` claims per process wait in the lane; a lane starts (and starts
+again after a quiet second) from ``ALLOT_LANE_MIN_IN_FLIGHT`` and grows at most twofold every 100 ms, and while it
+is refusing claims holds only as many as it answers in ``ALLOT_LANE_TARGET_MS`` (``_Drain``). The next one is
+answered 503 ``busy`` at once, with the body and headers Django built for that key (``admission.busy_reply``;
+Django builds it, marked ``admission.FRONT_BUSY``, in the background at the first claim the lane answers), or
+"sold out for today" when the process's flags say the whole campaign is. The early answers Django marked replayable ("sold out
 for today") are replayed here for every API admission path, as ``AdmissionWSGI`` replays them, without a thread.
 With the waiting room on (``ALLOT_WAITROOM``) every claim goes to Django, whose admission keeps the line.
 
@@ -498,6 +500,12 @@ class ClaimLane:
     async def _claim(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any], slug: str) -> None:
         refused = self._overloaded()
         if refused:
+            if self._whole_sold_out(slug):
+                # the truth, not "come back": once the kept "sold out" answer has expired (a quiet minute), a lane
+                # starting again from its floor answered a few hundred residents of a sold-out campaign busy
+                self.stats["sold out:refused"] += 1
+                await self._sold_out(scope, receive, send, environ)
+                return
             self.stats[refused] += 1
             self._drain.refused()
             await self._busy(scope, receive, send, environ)
@@ -671,6 +679,20 @@ class ClaimLane:
         if sold:
             return _SOLD_OUT if whole else None
         return cc, fields
+
+    def _whole_sold_out(self, slug: str) -> bool:
+        """Whether this process's flags say the whole campaign ``slug`` is sold out for its open day: from what is
+        cached, without I/O (a campaign not cached, or not open: False)."""
+        cc = selectors.claim_campaign_cached(slug=slug)
+        if cc is None:
+            return False
+        w = selectors.window(cc.campaign, timezone.now())
+        if w.state != "open":
+            return False
+        with gate.shared_reads_deferred():
+            whole = gate.sold_out_for(slug=cc.campaign.slug, day=w.day, hint=None)[1]
+        self._flags_read()
+        return whole
 
     async def _sold_out(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any]) -> None:
         """A claim the sold-out flag refuses: the answer Django keeps for its key (``admission.early_reply``, as
