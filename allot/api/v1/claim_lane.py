@@ -30,8 +30,9 @@ again after a quiet second) from ``ALLOT_LANE_MIN_IN_FLIGHT`` and grows at most 
 is refusing claims holds only as many as it answers in ``ALLOT_LANE_TARGET_MS`` (``_Drain``). The next one is
 answered 503 ``busy`` at once, with the body and headers Django built for that key (``admission.busy_reply``;
 Django builds it, marked ``admission.FRONT_BUSY``, in the background at the first claim the lane answers), or
-"sold out for today" when the process's flags say the whole campaign is. The early answers Django marked replayable ("sold out
-for today") are replayed here for every API admission path, as ``AdmissionWSGI`` replays them, without a thread.
+"sold out for today" when the process's flags say the whole campaign is. The early answers Django marked replayable
+("sold out for today") are replayed here for every API admission path, as ``AdmissionWSGI`` replays them, without a
+thread.
 With the waiting room on (``ALLOT_WAITROOM``) every claim goes to Django, whose admission keeps the line.
 
 The units left (``GET /c/<slug>/claim/remaining.json`` and ``/api/v1/campaigns/<slug>/claims/remaining``), which
