@@ -78,14 +78,24 @@ async def request(app: Any, body: dict[str, Any] | bytes | None = None, *, path:
                     *[(k.lower().encode(), v.encode()) for k, v in headers]],
     }
     sent = False
+    loop = asyncio.get_running_loop()
 
-    async def receive() -> dict[str, Any]:
+    def receive() -> asyncio.Future[dict[str, Any]]:
+        # as granian's: an awaitable that is not a coroutine (a2wsgi's bridge needs one, and failed on this)
         nonlocal sent
+        message = loop.create_future()
         if not sent:
             sent = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-        await asyncio.sleep(3600)   # the client stays until the answer
-        return {"type": "http.disconnect"}
+            message.set_result({"type": "http.request", "body": raw, "more_body": False})
+        else:   # the client stays until the answer
+            loop.call_later(3600, message.set_result, {"type": "http.disconnect"})
+        return message
+
+    if not isinstance(app, ClaimLane):   # Django alone behind a2wsgi: as with a server whose receive is a coroutine
+        raw_receive = receive
+
+        async def receive() -> dict[str, Any]:
+            return await raw_receive()
 
     answer: dict[str, Any] = {"body": b""}
 

@@ -373,13 +373,18 @@ class ClaimLane:
     async def bridge(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The request to the WSGI application, run in one of the bridge's threads (a2wsgi). An empty chunk of a
         body that goes on is not passed to the server: after the headers of an empty answer (a redirect) granian
-        has already ended the response, and such a chunk was logged as a transport error."""
+        has already ended the response, and such a chunk was logged as a transport error. ``receive`` is passed as a
+        coroutine function: the bridge reads the body with ``asyncio.run_coroutine_threadsafe(receive())``, and
+        granian's ``receive()`` is an awaitable that is not a coroutine (a claim read by Django failed on it)."""
         async def send_nonempty(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.body" and message.get("more_body") and not message.get("body"):
                 return
             await send(message)
 
-        await self._wsgi(scope, receive, send_nonempty)
+        async def received() -> dict[str, Any]:
+            return await receive()
+
+        await self._wsgi(scope, received, send_nonempty)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
