@@ -375,7 +375,7 @@ class ClaimLane:
         body that goes on is not passed to the server: after the headers of an empty answer (a redirect) granian
         has already ended the response, and such a chunk was logged as a transport error. ``receive`` is passed as a
         coroutine function: the bridge reads the body with ``asyncio.run_coroutine_threadsafe(receive())``, and
-        granian's ``receive()`` is an awaitable that is not a coroutine (a claim read by Django failed on it)."""
+        granian's ``receive()`` is an awaitable that is not a coroutine (every body Django read failed on it)."""
         async def send_nonempty(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.body" and message.get("more_body") and not message.get("body"):
                 return
