@@ -214,15 +214,54 @@ def test_an_event_loop_running_late_refuses_new_claims_until_it_catches_up(serve
     assert Claim.objects.count() == 2
 
 
-def _interval(drain, answered: int, *, refused: bool, seconds: float = 0.1) -> int:
+def _interval(drain, answered: int, *, refused: bool, seconds: float = 0.1, took: float | None = None) -> int:
     """``answered`` claims answered evenly over the next ``seconds`` (the last just past it), each after a refusal
-    if ``refused``; the drain's limit after them."""
+    if ``refused``, and accepted after ``took`` seconds in the lane if ``took`` is given; the drain's limit after
+    them."""
     t = drain._since
     for i in range(1, answered + 1):
         if refused:
             drain.refused()
-        drain.answered(t + seconds * i / answered + (1e-6 if i == answered else 0))
+        drain.answered(t + seconds * i / answered + (1e-6 if i == answered else 0), took)
     return drain.limit
+
+
+def test_a_lane_whose_every_claim_waits_for_a_slow_round_trip_grows_instead_of_starving():
+    from allot.api.v1.claim_lane import _Drain
+
+    drain = _Drain(target=0.05, floor=8, cap=48)
+    drain.arrived(1.0, 0)
+    # given: every core busy refusing a surge, so a batch's round trip to Redis and PostgreSQL takes 0.3 s however
+    # many claims it carries: 8 held -> 8 answered in an interval of 0.1 s... each 0.3 s after it came in
+    # when / then: the lane holds what it answers in the quickest claim's time plus the target (80/s × 0.35 s = 28),
+    # growing at most twice a step; with 16 held it answers 16 in the same round trip, and so on up to the cap.
+    # (Without the round trip taken as the base, 80/s × 0.05 s = 4: the floor of 8, 80 claims a second, for good.)
+    assert _interval(drain, 8, refused=True, took=0.3) == 16
+    assert _interval(drain, 16, refused=True, took=0.3) == 32
+    assert _interval(drain, 32, refused=True, took=0.3) == 48
+    assert drain.base == pytest.approx(0.3)
+
+
+def test_the_base_is_the_quickest_accepted_claim_of_the_last_seconds_and_only_that():
+    from allot.api.v1.claim_lane import _Drain
+
+    drain = _Drain(target=0.05, floor=8, cap=48)
+    drain.arrived(1.0, 0)
+    assert [_interval(drain, 100, refused=False, took=0.01) for _ in range(3)] == [16, 32, 48]
+    assert drain.base == pytest.approx(0.01)
+    # given: claims that wait because the lane holds many (the quickest took 10 ms, they answer 300 a second): it
+    # holds 300 × (0.01 + 0.05) = 18, not more — the base is the quickest claim, not the usual one
+    assert _interval(drain, 30, refused=True, took=0.01) == 18
+    # answers that were no acceptance (a second claim of one person, refused in a millisecond) set no base
+    for _ in range(25):
+        _interval(drain, 30, refused=True, took=None)
+    assert drain.base == 0.0   # and the quick claim of over BASE_WINDOW (2 s) ago is forgotten
+    assert _interval(drain, 30, refused=True, took=None) == 15   # 300 × 0.05
+    # a lane idle for over a second starts again with no base
+    _interval(drain, 30, refused=True, took=0.2)
+    assert drain.base == pytest.approx(0.2)
+    drain.arrived(drain._since + _Drain.IDLE + 0.01, 0)
+    assert drain.base == 0.0 and drain.limit == 8
 
 
 def test_while_the_lane_refuses_it_holds_what_it_answers_in_its_target_time():
@@ -450,6 +489,46 @@ def test_claims_a_full_lane_cannot_hold_after_the_sell_out_are_told_sold_out_not
     assert json.loads(answers[0][2]) == json.loads(sold[2])
     assert served.lane.stats["busy"] == 0 and served.lane.stats["sold out:refused"] == 10
     assert Claim.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_lane_reads_the_open_day_again_after_a_second(served):
+    # given: one unit, taken, the campaign flagged sold out for today, and a full lane that has told a refused
+    # claim so (it keeps the campaign's open day for OPEN_DAY_SECONDS); the kept "sold out" answer, which the lane
+    # replays before it looks at a claim, cleared before each claim
+    from django.utils import timezone
+
+    from allot.campaigns.selectors import local_now
+    from allot.core import admission
+    from allot.firstcome import selectors
+
+    build_hangzhou(quota=1)
+    assert call(served.lane, claim_body(1))[0] == 201
+    assert call(served.lane, claim_body(2))[0] == 409
+    served.lane.cap = 0
+    served.lane.OPEN_DAY_SECONDS = 0.3
+    admission.replies_clear()
+    assert code(call(served.lane, claim_body(3))) == "sold_out"
+
+    # when: the campaign's maintenance hours begin (the same campaign object in the process's cache, as when the
+    # clock passes its start), and claims come within the kept time and after it
+    campaign = selectors.claim_campaign_cached(slug=SLUG).campaign
+    local = local_now(campaign, timezone.now())
+    campaign.maintenance_start = (local - dt.timedelta(minutes=1)).time()
+    campaign.maintenance_end = (local + dt.timedelta(hours=1)).time()
+    admission.replies_clear()
+    call(served.lane, claim_body(4))
+    kept = served.lane.stats["sold out:refused"]
+    time.sleep(0.35)
+    admission.replies_clear()
+    read_again = call(served.lane, claim_body(5))
+
+    # then: within the kept time the lane still went by the open day it kept (its "sold out" answer is Django's,
+    # which checks the claim itself); after it, the campaign is not open, so a claim the full lane cannot hold goes
+    # the busy way, not "sold out", and the busy answer Django builds for it says what holds: maintenance
+    assert kept == 2
+    assert read_again[0] == 503 and code(read_again) == "maintenance"
+    assert served.lane.stats["sold out:refused"] == 2 and served.lane.stats["busy"] == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -903,3 +982,32 @@ def test_busy_answers_each_say_the_wait_they_were_given_in_header_and_body(serve
         assert headers["content-length"] == str(len(body))
         waits.add(wait)
     assert len(waits) > 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lane_takes_its_base_from_accepted_claims_only(served):
+    # given: the headers learned, and one resident's claim accepted; then the lane idle past IDLE (it starts again,
+    # with no base)
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    drain = served.lane._drain
+    time.sleep(drain.IDLE + 0.05)
+
+    # when: the same resident claims twice more, the second past the drain's interval (refused: one claim a person)
+    refused = [call(served.lane, claim_body(1))]
+    time.sleep(drain.INTERVAL + 0.01)
+    refused.append(call(served.lane, claim_body(1)))
+
+    # then: the refusals closed an interval and set no base
+    assert [a[0] for a in refused] == [409, 409]
+    assert drain.base == 0.0
+
+    # when: another resident is accepted past the next interval
+    time.sleep(drain.INTERVAL + 0.01)
+    t0 = time.monotonic()
+    accepted = call(served.lane, claim_body(2))
+    took = time.monotonic() - t0
+
+    # then: the base is that claim's time in the lane
+    assert accepted[0] == 201
+    assert 0.0 < drain.base <= took

@@ -54,6 +54,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -265,26 +266,42 @@ class _Lag:
 
 
 class _Drain:
-    """How many claims the lane may hold: so many that a new one waits about ``target`` seconds. Every
-    ``INTERVAL`` (or longer, when no claim was answered sooner) the claims it answered per second times ``target``
-    (Little's law: waiting = held / answered per second), never below ``floor`` nor above ``cap``, and at most
-    twice the last limit; without a refusal in the interval, twice the last limit. After ``IDLE`` seconds with no
-    claim, it starts again from ``floor``.
+    """How many claims the lane may hold: so many that a new one waits about ``target`` seconds longer than the
+    quickest accepted claim of the last ``BASE_WINDOW`` seconds (its ``base``). Every ``INTERVAL`` (or longer, when no
+    claim was answered sooner) the claims it answered per second times ``base + target`` (Little's law: waiting =
+    held / answered per second), never below ``floor`` nor above ``cap``, and at most twice the last limit; without a
+    refusal in the interval, twice the last limit. After ``IDLE`` seconds with no claim, it starts again from
+    ``floor``.
 
     Why it starts low and grows (as TCP's slow start does): at an opening every process admitted its whole cap
     at once; each claim costs the loop 2-3 ms of checks on a slow box, so the last of 48 was answered 0.3 s
     later, and a lane that answered nothing for longer than an interval was taken for idle and kept its cap
     (bench/README.md, eighth session). Under overload the lane answers fewer claims a second — its loop is busy
-    refusing the surplus — and a fixed cap then meant a longer wait for every claim it held."""
+    refusing the surplus — and a fixed cap then meant a longer wait for every claim it held.
+
+    Why ``base`` (as TCP Vegas and BBR take the least round trip seen as the path's own): an accepted claim waits
+    for a batch's round trip to Redis and PostgreSQL, however few claims the lane holds. With every core busy
+    answering a surge ten times the capacity, that round trip alone took 100-500 ms; a wait of ``target`` (50 ms)
+    was then never met, the limit fell to its floor of 8 and stayed there, and the lane accepted 24-160 claims a
+    second while it could batch 48 in the same round trip (bench/README.md, tenth session). Only the wait on top
+    of the quickest claim is the wait that holding fewer claims shortens."""
 
     INTERVAL = 0.1
     IDLE = 1.0
+    BASE_WINDOW = 2.0
 
     def __init__(self, target: float, floor: int, cap: int) -> None:
         self.target, self.floor, self.cap = target, floor, cap
         self.limit = min(floor, cap)
         self._answered = self._refused = 0
         self._since = self._last = float("-inf")
+        self._quickest = float("inf")   # of the accepted claims of this interval
+        self._quickest_seen: collections.deque[tuple[float, float]] = collections.deque()   # (interval end, quickest)
+
+    @property
+    def base(self) -> float:
+        """The quickest accepted claim of the last ``BASE_WINDOW`` seconds (0 without one)."""
+        return min((q for _end, q in self._quickest_seen), default=0.0)
 
     def arrived(self, now: float, in_flight: int) -> None:
         """A claim at ``now`` with ``in_flight`` in the lane: after an idle lane, start from the floor."""
@@ -292,22 +309,34 @@ class _Drain:
             self.limit = min(self.floor, self.cap)
             self._answered = self._refused = 0
             self._since = now
+            self._quickest = float("inf")
+            self._quickest_seen.clear()
         self._last = now
 
     def refused(self) -> None:
         self._refused += 1
 
-    def answered(self, now: float) -> None:
+    def answered(self, now: float, took: float | None = None) -> None:
+        """A claim answered at ``now``; ``took``: how long it was in the lane, if it was accepted."""
         self._answered += 1
         self._last = now
+        if took is not None and took < self._quickest:
+            self._quickest = took
         elapsed = now - self._since
         if elapsed >= self.INTERVAL:
+            seen = self._quickest_seen
+            if self._quickest != float("inf"):
+                seen.append((now, self._quickest))
+            while seen and seen[0][0] < now - self.BASE_WINDOW:
+                seen.popleft()
             grown = min(self.cap, 2 * self.limit)
             if self._refused:
-                self.limit = min(grown, max(self.floor, round(self._answered * self.target / elapsed)))
+                wait = self.base + self.target
+                self.limit = min(grown, max(self.floor, round(self._answered * wait / elapsed)))
             else:
                 self.limit = grown
             self._answered = self._refused = 0
+            self._quickest = float("inf")
             self._since = now
 
 
@@ -340,6 +369,8 @@ class ClaimLane:
         self.cache_seconds = float(getattr(settings, "ALLOT_LANE_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
         self._copies: dict[tuple[object, ...], _Copy] = {}
         self._copying: dict[tuple[object, ...], asyncio.Event] = {}   # keys whose copy a request is fetching now
+        # slug -> (its cached campaign, until when (monotonic), its open day or None): ``_whole_sold_out``
+        self._open_days: dict[str, tuple[object, float, dt.date | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -519,6 +550,7 @@ class ClaimLane:
         self.in_flight += 1
         loop = asyncio.get_running_loop()
         started = loop.time()
+        answer = None
         try:
             answer = await self._claim_answer(scope, receive, send, environ, slug)
         finally:
@@ -527,7 +559,7 @@ class ClaimLane:
             self.in_flight -= 1
             now = loop.time()
             took = now - started
-            self._drain.answered(now)
+            self._drain.answered(now, took if answer is not None and answer[0] == 201 else None)
             # for bench/surge.py: how long claims stay in the lane
             self.stats[f"lane<={next((b for b in _Lag.BUCKETS if took <= b), 9.0)}s"] += 1
         if answer is not None:
@@ -686,17 +718,30 @@ class ClaimLane:
             return _SOLD_OUT if whole else None
         return cc, fields
 
+    OPEN_DAY_SECONDS = 1.0
+
     def _whole_sold_out(self, slug: str) -> bool:
         """Whether this process's flags say the whole campaign ``slug`` is sold out for its open day: from what is
-        cached, without I/O (a campaign not cached, or not open: False)."""
+        cached, without I/O (a campaign not cached, or not open: False). Every refused claim asks this, so the
+        campaign's open day is kept for ``OPEN_DAY_SECONDS``: working it out (time zones, the opening, the
+        maintenance hours) was a third of the lane's own time for a refusal (bench/README.md, tenth session)."""
         cc = selectors.claim_campaign_cached(slug=slug)
         if cc is None:
             return False
-        w = selectors.window(cc.campaign, timezone.now())
-        if w.state != "open":
+        now = time.monotonic()
+        kept = self._open_days.get(slug)
+        if kept is not None and kept[0] is cc and kept[1] > now:
+            day = kept[2]
+        else:
+            w = selectors.window(cc.campaign, timezone.now())
+            day = w.day if w.state == "open" else None
+            if len(self._open_days) > 64:
+                self._open_days.clear()
+            self._open_days[slug] = (cc, now + self.OPEN_DAY_SECONDS, day)
+        if day is None:
             return False
         with gate.shared_reads_deferred():
-            whole = gate.sold_out_for(slug=cc.campaign.slug, day=w.day, hint=None)[1]
+            whole = gate.sold_out_for(slug=cc.campaign.slug, day=day, hint=None)[1]
         self._flags_read()
         return whole
 
