@@ -16,7 +16,9 @@
      get     `conns` connections sending request 0 over and over
    Requests time out `timeout` seconds after they were sent (the connection is then closed).
 
-   usage: loadgen MODE PORT REQUESTS OUT RATE SECONDS CONNS TIMEOUT LINGER PAUSE
+   usage: loadgen MODE PORT REQUESTS OUT RATE SECONDS CONNS TIMEOUT LINGER PAUSE [WARM]
+     WARM:     connections opened before the run starts (default 0: each opened when a request finds none idle),
+               as a front proxy holds its pool to the app servers open before an opening
      REQUESTS: u32 count, then per request u32 length + the request line and headers (each ending CRLF, without
                the blank line), u32 length + the body. Request i is resident i of the run.
      OUT:      one 56-byte record per answer (see struct record), little-endian, in the order answered.
@@ -370,8 +372,34 @@ static int load_requests(const char *path) {
     return 0;
 }
 
+/* open n connections and wait until each is connected (or 5 s), then a further 0.2 s for the server to take them
+   in; they wait idle for the run's first requests */
+static void warm_up(int n) {
+    for (int k = 0; k < n && open_now < max_conns; k++) if (!conn_open()) break;
+    struct epoll_event evs[512];
+    double until = now() + 5.0;
+    for (;;) {
+        int connecting = 0;
+        for (int k = 0; k < nconns; k++) connecting += !conns[k]->closed && conns[k]->connecting;
+        if (!connecting || now() > until) break;
+        int got = epoll_wait(ep, evs, 512, 50);
+        for (int k = 0; k < got; k++) {
+            struct conn *c = evs[k].data.ptr;
+            if (c->closed || !c->connecting || !(evs[k].events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) continue;
+            int err = 0; socklen_t l = sizeof err;
+            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+            if (err) { conn_close(c); continue; }
+            c->connecting = 0;
+            ep_set(c, 0);
+        }
+    }
+    for (int k = 0; k < nconns; k++) if (!conns[k]->closed && !conns[k]->connecting) idle_push(conns[k]);
+    struct timespec settle = { 0, 200000000 };
+    nanosleep(&settle, NULL);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 11) { fprintf(stderr, "usage: loadgen MODE PORT REQUESTS OUT RATE SECONDS CONNS TIMEOUT LINGER PAUSE\n"); return 2; }
+    if (argc != 11 && argc != 12) { fprintf(stderr, "usage: loadgen MODE PORT REQUESTS OUT RATE SECONDS CONNS TIMEOUT LINGER PAUSE [WARM]\n"); return 2; }
     mode = strcmp(argv[1], "open") == 0 ? OPEN : strcmp(argv[1], "closed") == 0 ? CLOSED : GET;
     port = atoi(argv[2]);
     rate = atof(argv[5]); seconds = atof(argv[6]); max_conns = atoi(argv[7]);
@@ -384,6 +412,7 @@ int main(int argc, char **argv) {
     uint64_t total = mode == OPEN ? (uint64_t)(rate * seconds) : 0;
     if (total > nreq) total = nreq;
     uint64_t i = 0;
+    if (argc == 12 && mode == OPEN) warm_up(atoi(argv[11]));
     t0 = now();
     double next_sweep = t0 + 0.1;
     if (mode != OPEN) for (int k = 0; k < max_conns; k++) closed_next(t0);

@@ -707,7 +707,7 @@ def loadgen_build() -> Path | None:
 
 
 def _run_c(binary: Path, kind: str, port: int, path: str, seconds: float, first_person: int, conns: int,
-           proofs: list[str] | None = None, rate: float = 0.0, timeout: float = 10.0) -> LoadResult:
+           proofs: list[str] | None = None, rate: float = 0.0, timeout: float = 10.0, warm: int = 0) -> LoadResult:
     """The same run as the Python generator's, by bench/loadgen.c: the requests are written to a file first
     (request ``i`` is resident ``first_person + i``), its answers read back as records."""
     solved = proofs or []
@@ -727,7 +727,8 @@ def _run_c(binary: Path, kind: str, port: int, path: str, seconds: float, first_
                 f.write(struct.pack("<I", len(head)) + head + struct.pack("<I", len(body)) + body)
         started = time.monotonic()
         done = subprocess.run([str(binary), kind, str(port), str(work / "requests"), str(work / "answers"),
-                               repr(rate), repr(seconds), str(conns), repr(timeout), "30", repr(BUSY_PAUSE)],
+                               repr(rate), repr(seconds), str(conns), repr(timeout), "30", repr(BUSY_PAUSE),
+                               str(warm)],
                               capture_output=True)
         if done.returncode != 0:
             raise SystemExit(f"bench/loadgen.c failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
@@ -763,8 +764,12 @@ def run_load(kind: str, **kwargs: Any) -> LoadResult:
         binary = loadgen_build()
         if binary is not None:
             return _run_c(binary, kind, **kwargs)
+        if kwargs.get("warm"):
+            raise SystemExit("--warm-conns needs the C generator (a C compiler)")
         print("  (no C compiler: the Python generator instead)")
         GENERATOR["kind"] = "python"
+    if kwargs.pop("warm", 0):
+        raise SystemExit("--warm-conns needs the C generator (--generator c)")
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_load_process, args=(kind, kwargs, child))
@@ -887,6 +892,10 @@ def main() -> None:
                    help="keep-alive connections for the calibration (default: processes × cap; a connection told "
                         "503 waits Retry-After)")
     p.add_argument("--max-conns", type=int, default=2000, help="connection limit of the open-loop generator")
+    p.add_argument("--warm-conns", type=int, default=0,
+                   help="connections the open-loop generator opens before each surge (as a front proxy holds its pool "
+                        "to the app servers; C generator only). Default 0: each is opened when a request finds none "
+                        "idle, so a 10x surge starts with a storm of new connections")
     p.add_argument("--calibrate", type=float, default=5.0, help="seconds of closed-loop calibration")
     p.add_argument("--calibrate-only", action="store_true", help="stop after the calibration")
     p.add_argument("--seconds", type=float, default=10.0, help="seconds of each surge")
@@ -962,7 +971,8 @@ def main() -> None:
                 run_load("get", port=args.port, path=f"/c/{slug}/claim/remaining.json", seconds=args.polls,
                          first_person=0, conns=16)
             r = run_load("open", port=args.port, path=path.format(slug), rate=offered, seconds=args.seconds,
-                         first_person=first, conns=args.max_conns, timeout=args.timeout, proofs=solved)
+                         first_person=first, conns=args.max_conns, timeout=args.timeout, proofs=solved,
+                         warm=min(args.warm_conns, args.max_conns))
             stop.set()
             sampler.join()
             units, claims, taken, oversold = campaign_result(slug)
