@@ -1011,3 +1011,36 @@ def test_the_lane_takes_its_base_from_accepted_claims_only(served):
     # then: the base is that claim's time in the lane
     assert accepted[0] == 201
     assert 0.0 < drain.base <= took
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crowd_meeting_a_due_flag_read_queues_one_read_not_one_each(served, monkeypatch):
+    # given: the lane's headers learned and its cap 0 (every claim refused, each asking the sold-out flags); the
+    # shared copy slow to answer (Redis under load: a read that blocks until released), and the flags' local
+    # answers expired, so a read of the shared copy is due
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    served.lane.cap = 0
+    release = threading.Event()
+    runs: list[int] = []
+    real_run = gate.deferred_reads_run
+
+    def slow_run() -> None:
+        runs.append(1)
+        release.wait(5)
+        real_run()
+
+    monkeypatch.setattr(gate, "deferred_reads_run", slow_run)
+    gate.flags_clear()
+
+    # when: forty refused claims at once, while the first read is still waiting
+    answers = call_many(served.lane, [claim_body(n) for n in range(2, 42)])
+    during = len(runs)
+    release.set()
+    time.sleep(0.2)
+
+    # then: all were answered busy, and one read of the shared copy ran for all of them (it ran one per refusal:
+    # forty jobs queued for the lane's four threads, each a turn at the interpreter the loop waited for)
+    assert [a[0] for a in answers] == [503] * 40
+    assert during == 1
+    assert len(runs) == 1

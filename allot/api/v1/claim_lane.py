@@ -56,7 +56,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import orjson
@@ -241,6 +241,12 @@ class _Waker:
                 future.set_result(None)
 
 
+def _log_failure(future: Future[Any]) -> None:
+    """A job of the lane's threads that nobody awaits: what it raised is logged."""
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("claim lane: a background job failed", exc_info=future.exception())
+
+
 class _Lag:
     """How late this event loop runs what falls due, in seconds: a timer every ``PERIOD`` notes its own delay.
     A loop that is late is behind with the requests it has already taken in; admitting more claims then only
@@ -356,6 +362,7 @@ class ClaimLane:
         self.in_flight = 0
         self.stats: collections.Counter[str] = collections.Counter()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="allot-lane")
+        self._flags_reading: Future[None] | None = None   # the read of the flags' shared copy in a thread, if any
         self._waker: _Waker | None = None
         self._loop_writer: loop_writer.LoopWriter | None = None
         self._teaching: dict[tuple[str, ...], asyncio.Event] = {}   # keys whose headers a claim is learning now
@@ -889,6 +896,11 @@ class ClaimLane:
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     def _flags_read(self) -> None:
-        """Read the sold-out flags' shared copy for the keys whose read was deferred, in a thread (not awaited)."""
-        if gate.deferred_reads_pending():
-            asyncio.get_running_loop().run_in_executor(self._pool, gate.deferred_reads_run)
+        """Read the sold-out flags' shared copy for the keys whose read was deferred, in a thread (not awaited); one
+        read at a time, which takes every key deferred by then. Every claim and refusal that met a due read queued
+        one of its own until a thread took the first: at a 10× opening 20-100 at once, each a thread's turn at the
+        interpreter while the loop waited for it (bench/README.md, tenth session)."""
+        reading = self._flags_reading
+        if (reading is None or reading.done()) and gate.deferred_reads_pending():
+            self._flags_reading = self._pool.submit(gate.deferred_reads_run)
+            self._flags_reading.add_done_callback(_log_failure)
