@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from allot.campaigns.models import Campaign
 from allot.campaigns.selectors import at_local, in_maintenance, local_now
 from allot.core.errors import NotFound
+from allot.delivery.addresses import gazetteer
 from allot.firstcome import gate, store
 from allot.firstcome.models import Claim, Quota
 
@@ -176,6 +177,11 @@ def remaining(*, campaign: Campaign, day: dt.date) -> Remaining:
     rows = list(Quota.objects.filter(campaign=campaign, day=day).values_list("pk", "scope_key", "units", "taken"))
     for pk, scope, _units, _taken in rows:   # the claim path's cache of the rows' ids, filled by the pages' polls
         quota_id_remember(campaign.pk, day, scope, pk)   # before the opening rather than by its first claims
+    if campaign.fulfilment == Campaign.Fulfilment.DELIVERY and campaign.city_id:
+        # and the places a delivery address is checked against (loaded only when the kept ones have expired): at
+        # an opening after a quiet spell the first claim of each process loaded them, in a thread whose turns at
+        # the interpreter held up the claim lane's loop (bench/README.md, tenth session)
+        gazetteer(campaign.city_id)
     by_scope = {scope: max(0, units - taken) for _pk, scope, units, taken in rows}
     source = "database"
     if store.enabled() and rows:

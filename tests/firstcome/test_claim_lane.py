@@ -1044,3 +1044,24 @@ def test_a_crowd_meeting_a_due_flag_read_queues_one_read_not_one_each(served, mo
     assert [a[0] for a in answers] == [503] * 40
     assert during == 1
     assert len(runs) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pages_polls_before_the_opening_keep_the_gazetteer_warm_for_the_first_claims(served):
+    # given: a delivery campaign, the lane's headers learned; then the process's gazetteer (the places an address
+    # is checked against) dropped, as after a quiet spell longer than it is kept
+    from allot.delivery.addresses import gazetteer_clear
+
+    build_hangzhou(quota=10)
+    assert call(served.lane, claim_body(1))[0] == 201
+    gazetteer_clear()
+    before = served.lane.stats["prepared in a thread"]
+
+    # when: the residents' pages waiting for the opening ask for the units left, then a claim comes
+    polled = call(served.lane, path=f"/c/{SLUG}/claim/remaining.json", method="GET")
+    claimed = call(served.lane, claim_body(2))
+
+    # then: the claim was checked on the loop: no claim had to fill the gazetteer in a thread (at a 10x opening,
+    # that thread's turns at the interpreter held up the loop for tens of milliseconds)
+    assert polled[0] == 200 and claimed[0] == 201
+    assert served.lane.stats["prepared in a thread"] == before
