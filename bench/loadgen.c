@@ -372,7 +372,7 @@ static int load_requests(const char *path) {
     return 0;
 }
 
-/* open n connections and wait until each is connected (or 5 s), then a further 0.2 s for the server to take them
+/* open n connections and wait until each is connected (or 5 s, after which the rest are dropped), then a further 0.2 s for the server to take them
    in; they wait idle for the run's first requests */
 static void warm_up(int n) {
     for (int k = 0; k < n && open_now < max_conns; k++) if (!conn_open()) break;
@@ -393,7 +393,10 @@ static void warm_up(int n) {
             ep_set(c, 0);
         }
     }
-    for (int k = 0; k < nconns; k++) if (!conns[k]->closed && !conns[k]->connecting) idle_push(conns[k]);
+    for (int k = 0; k < nconns; k++) {   /* connected: idle for the run; still connecting after 5 s: dropped */
+        if (conns[k]->closed) continue;
+        if (conns[k]->connecting) conn_close(conns[k]); else idle_push(conns[k]);
+    }
     struct timespec settle = { 0, 200000000 };
     nanosleep(&settle, NULL);
 }
