@@ -147,3 +147,12 @@ def _claim_writer_stopped():
     from allot.firstcome import services
 
     services._claim_writer.stop()
+
+
+@pytest.fixture(autouse=True)
+def _busy_returns_forgotten(monkeypatch):
+    """Each test starts with an empty book of the busy answers' returns (allot/core/waitroom.py ``Returns``): the
+    seconds one test filled would otherwise lengthen another's ``Retry-After``."""
+    from allot.core import waitroom
+
+    monkeypatch.setattr(waitroom, "_returns", waitroom.Returns())

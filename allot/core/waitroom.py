@@ -86,8 +86,8 @@ DEFAULT_RETRY_AFTER = (1, 30)
 DEFAULT_MIN_RATE = 5.0
 DEFAULT_PREFIX = "allot:wr"
 PLAIN_RETRY_AFTER = (2, 6)   # seconds: the plain busy answer (no ticket), spread (1-3 s: bench/README.md)
-BUSY_BUDGET = 2000           # plain busy answers a second per process before their spread stretches
-MAX_STRETCH = 10.0           # at most: 20-60 s with the default range
+BUSY_BUDGET = 500            # returns booked for any one second per process (``Returns``)
+MAX_STRETCH = 10.0           # the longest wait: the range's end times this (60 s with the default range)
 JITTER = 0.1                 # wait = estimate × uniform(1, 1 + JITTER): late is fine, early is a wasted trip
 SOON = 0.25                  # seconds: the wait of a called ticket that found the slots full (50 ms made
                              # called holders poll ~8 times each at 1x in bench/surge.py, and cost 1/3 of
@@ -126,42 +126,61 @@ class Entry:
 ADMIT = Entry(admitted=True)
 
 
-class BusyRate:
-    """How many plain busy answers this process gave in the last second: the larger of the previous whole
-    second's count and the current one's. Updated without a lock — a count lost to a thread switch only nudges
-    a wait that is random anyway."""
+class Returns:
+    """When the residents this process told "busy" without a ticket will come back: how many are booked for each
+    coming second (Unix seconds, whole). Updated without a lock — a booking lost to a thread switch only puts one
+    more return in a second that is at its budget anyway."""
 
     def __init__(self) -> None:
-        self.second, self.count, self.previous = 0, 0, 0
+        self.booked: dict[int, int] = {}   # second -> returns booked for it
+        self.swept = 0                     # the second up to which past bookings were dropped
+        self.cursor = 0                    # the earliest second that may still have room, once the range was full
 
-    def tick(self, now: float) -> int:
+    def book(self, now: float, lo: int, hi: int, budget: int, longest: int) -> int:
+        """A wait in whole seconds for a resident refused at ``now``: drawn uniformly from ``lo``-``hi`` if that
+        second has fewer than ``budget`` returns booked, else the earliest later second that has (searched from
+        where the last search ended); past ``longest`` seconds, drawn from ``hi``-``longest`` unbooked."""
         second = int(now)
-        if second != self.second:
-            self.previous = self.count if second == self.second + 1 else 0
-            self.second, self.count = second, 0
-        self.count += 1
-        return max(self.previous, self.count)
+        booked = self.booked
+        if second != self.swept:
+            for past in [s for s in booked if s <= second]:
+                del booked[past]
+            self.swept = second
+        at = second + random.randint(lo, hi)
+        if booked.get(at, 0) >= budget:
+            at = max(self.cursor, second + lo)
+            while booked.get(at, 0) >= budget and at - second <= longest:
+                at += 1
+            self.cursor = at
+            if at - second > longest:
+                return random.randint(hi, longest)
+        booked[at] = booked.get(at, 0) + 1
+        return at - second
 
 
-_busy_rate = BusyRate()
+_returns = Returns()
 
 
 def plain_busy(*, now: float | None = None) -> Entry:
     """The busy answer without a ticket: ``Retry-After`` drawn uniformly from ``ALLOT_ADMISSION_RETRY_AFTER``
-    (seconds, default 2-6), so that the residents refused in one instant do not all come back in the next —
-    stretched in proportion when this process refuses more than ``ALLOT_ADMISSION_BUSY_BUDGET`` requests a second
-    (default 2,000), up to ``MAX_STRETCH`` times.
+    (seconds, default 2-6), so that the residents refused in one instant do not all come back in the next — and
+    booked (``Returns``): no coming second gets more than ``ALLOT_ADMISSION_BUSY_BUDGET`` (default 500) of this
+    process's returns; past that, a resident is told the earliest later second with room, up to ``MAX_STRETCH``
+    times the range's end.
 
-    Why stretch: under a surge most requests are people coming back after a busy answer, and they keep coming
-    back until a unit is theirs or the day's are gone. With a fixed range the returns grow with the crowd until
-    refusing them takes the whole machine (bench/surge.py at ten times the capacity: p99 of several seconds with
-    2-6 s). Spreading the returns over a window that grows with the refusal rate keeps the rate of returns near
-    the budget, and every answer fast; a resident told busy waits a few seconds longer only when many are."""
+    Why: under a surge most requests are people coming back after a busy answer, and they keep coming back until a
+    unit is theirs or the day's are gone. With a fixed range the returns grow with the crowd until refusing them
+    takes the whole machine (bench/surge.py at ten times the capacity: p99 of several seconds with 2-6 s). A range
+    stretched in proportion to the refusal rate did not hold the returns at the budget: with ``N`` people waiting
+    and a mean base wait ``m``, the rate settles where rate = N / (m × rate / budget), at sqrt(N × budget / m) —
+    4,500 a second per process for the 40,000 residents each process refused at 10× on a slow box, whose
+    processes then did little but refuse them, and accepted 65 claims a second where they could accept 790
+    (bench/README.md, eleventh session). Booked seconds hold the returns at the budget whatever the crowd; a
+    resident told busy waits longer only when the coming seconds are full."""
     c = config()
     (lo, hi), budget = c.plain_retry_after, c.busy_budget
-    rate = _busy_rate.tick(time.monotonic() if now is None else now)
-    stretch = min(MAX_STRETCH, max(1.0, rate / budget))
-    return Entry(admitted=False, retry_after=random.randint(round(lo * stretch), round(hi * stretch)))
+    wait = _returns.book(time.monotonic() if now is None else now, lo, hi, budget, round(hi * MAX_STRETCH))
+    return Entry(admitted=False, retry_after=wait)
 
 
 # --- settings --------------------------------------------------------------------------------------------

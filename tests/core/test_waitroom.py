@@ -3,6 +3,7 @@ the capacity left unused by absent ticket holders given to newcomers, in one pro
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 import uuid
@@ -472,30 +473,66 @@ def test_the_plain_busy_answer_spreads_retry_after_as_configured(settings):
 
 # --- the plain busy answer's spread -------------------------------------------------------------------------
 
-def test_the_plain_busy_wait_stretches_with_the_refusal_rate_and_is_capped(settings, monkeypatch):
-    # given: a budget of 100 refusals a second per process, the default 2-6 s range, a fresh counter
+def test_the_plain_busy_answer_books_no_second_past_the_budget(settings, monkeypatch):
+    # given: a budget of 100 returns a second per process, the default 2-6 s range, an empty book
     settings.ALLOT_ADMISSION_BUSY_BUDGET = 100
-    monkeypatch.setattr(waitroom, "_busy_rate", waitroom.BusyRate())
+    monkeypatch.setattr(waitroom, "_returns", waitroom.Returns())
     t = 5000.0
 
-    # when: 100 refusals in one second (at the budget), then 400 in the next (four times it), then 5,000
-    calm = [waitroom.plain_busy(now=t + i / 1000) for i in range(100)]
-    busy = [waitroom.plain_busy(now=t + 1 + i / 1000) for i in range(400)]
-    crowd = [waitroom.plain_busy(now=t + 2 + i / 10_000) for i in range(5000)]
+    # when: 100 refusals over one second, then 5,000 in the next instant
+    calm = [waitroom.plain_busy(now=t + i / 100) for i in range(100)]
+    crowd = [waitroom.plain_busy(now=t + 1.5) for _ in range(5000)]
 
-    # then: the base range at the budget; past it, stretched in proportion (the last of the 400 at 4×); at most 10×
+    # then: the calm ones in the base range; no second gets more than 100 returns of both; the crowd fills the
+    # earliest seconds with room, in order, none waiting longer than it must
     assert all(2 <= e.retry_after <= 6 and not e.admitted for e in calm)
-    assert all(7 <= e.retry_after <= 24 for e in busy[-50:])   # 3.5-4 times 2-6 s
-    assert max(e.retry_after for e in busy[-50:]) > 6
-    assert all(20 <= e.retry_after <= 60 for e in crowd[-100:])
+    returns = collections.Counter([int(t + i / 100) + e.retry_after for i, e in enumerate(calm)]
+                                  + [int(t + 1.5) + e.retry_after for e in crowd])
+    assert max(returns.values()) == 100
+    crowd_seconds = sorted({int(t + 1.5) + e.retry_after for e in crowd})
+    assert crowd_seconds == list(range(int(t) + 3, int(t) + 3 + len(crowd_seconds)))   # from its own 2 s on
+    assert all(returns[s] == 100 for s in crowd_seconds[:-1])
+    assert len(crowd_seconds) == 51   # 5,100 returns at 100 a second from 5003 on: 51 seconds, the last 88
 
 
-def test_the_refusal_rate_forgets_a_quiet_second(settings, monkeypatch):
+def test_past_the_longest_wait_the_returns_are_spread_unbooked_over_its_last_stretch(settings, monkeypatch):
     settings.ALLOT_ADMISSION_BUSY_BUDGET = 10
-    monkeypatch.setattr(waitroom, "_busy_rate", waitroom.BusyRate())
-    for i in range(100):
-        waitroom.plain_busy(now=7000 + i / 1000)
+    monkeypatch.setattr(waitroom, "_returns", waitroom.Returns())
 
-    later = waitroom.plain_busy(now=7003.5)   # two seconds without a refusal in between
+    waits = [waitroom.plain_busy(now=6000.2).retry_after for _ in range(1000)]
+
+    booked = waits[:590]   # 2..60 s: 59 seconds of 10
+    assert collections.Counter(booked) == {w: 10 for w in range(2, 61)}
+    assert all(6 <= w <= 60 for w in waits[590:])
+    assert len(set(waits[590:])) > 20
+
+
+def test_booked_seconds_are_forgotten_once_past(settings, monkeypatch):
+    settings.ALLOT_ADMISSION_BUSY_BUDGET = 10
+    book = waitroom.Returns()
+    monkeypatch.setattr(waitroom, "_returns", book)
+    for _ in range(300):
+        waitroom.plain_busy(now=7000.0)
+
+    later = waitroom.plain_busy(now=7070.5)   # after every booked second
 
     assert 2 <= later.retry_after <= 6
+    assert list(book.booked) == [7070 + later.retry_after]
+
+
+def test_a_crowd_told_busy_comes_back_at_the_budget_not_more(settings, monkeypatch):
+    """20,000 residents refused in the first second, each coming back when told and refused again: the returns a
+    second stay at the budget. (A wait stretched in proportion to the refusal rate let them settle at
+    sqrt(20,000 × 500 / 4) ≈ 1,600 a second: bench/README.md, eleventh session.)"""
+    settings.ALLOT_ADMISSION_BUSY_BUDGET = 500
+    monkeypatch.setattr(waitroom, "_returns", waitroom.Returns())
+    due: collections.Counter[int] = collections.Counter({0: 20_000})   # second -> residents arriving in it
+    arrivals = []
+    for second in range(120):
+        arriving = due.pop(second, 0)
+        arrivals.append(arriving)
+        for i in range(arriving):
+            due[second + waitroom.plain_busy(now=10_000 + second + i / (arriving + 1)).retry_after] += 1
+
+    assert max(arrivals[1:]) <= 500
+    assert sum(arrivals[1:60]) >= 500 * 55   # and no second left empty while people wait
