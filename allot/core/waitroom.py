@@ -128,8 +128,8 @@ ADMIT = Entry(admitted=True)
 
 class Returns:
     """When the residents this process told "busy" without a ticket will come back: how many are booked for each
-    coming second (Unix seconds, whole). Updated without a lock — a booking lost to a thread switch only puts one
-    more return in a second that is at its budget anyway."""
+    coming second (whole seconds of the clock ``plain_busy`` reads). Updated without a lock — a booking lost to a
+    thread switch only puts one more return in a second that is at its budget anyway."""
 
     def __init__(self) -> None:
         self.booked: dict[int, int] = {}   # second -> returns booked for it

@@ -114,7 +114,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 ALLOT_ADMISSION_MAX_IN_FLIGHT = env.int("ALLOT_ADMISSION_MAX_IN_FLIGHT", default=12)  # claim requests per process
 # Retry-After of the plain busy answer: seconds, drawn uniformly between the two (bench/README.md)
 ALLOT_ADMISSION_RETRY_AFTER = tuple(env.list("ALLOT_ADMISSION_RETRY_AFTER", cast=int, default=[2, 6]))
-# busy answers a second per process past which their Retry-After stretches in proportion (allot/core/waitroom.py)
+# residents one process told busy that may be booked to come back in any one second (allot/core/waitroom.py Returns)
 ALLOT_ADMISSION_BUSY_BUDGET = env.int("ALLOT_ADMISSION_BUSY_BUDGET", default=500)
 # first-come claims: channels that must carry a solved proof of work; rate limits as JSON overriding the defaults
 # of allot/verification/ratelimit.py, e.g. {"claim": {"ip": [300, 3600]}}; how often the write-behind buffer of

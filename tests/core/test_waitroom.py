@@ -473,10 +473,9 @@ def test_the_plain_busy_answer_spreads_retry_after_as_configured(settings):
 
 # --- the plain busy answer's spread -------------------------------------------------------------------------
 
-def test_the_plain_busy_answer_books_no_second_past_the_budget(settings, monkeypatch):
-    # given: a budget of 100 returns a second per process, the default 2-6 s range, an empty book
+def test_the_plain_busy_answer_books_no_second_past_the_budget(settings):
+    # given: a budget of 100 returns a second per process, the default 2-6 s range, an empty book (conftest)
     settings.ALLOT_ADMISSION_BUSY_BUDGET = 100
-    monkeypatch.setattr(waitroom, "_returns", waitroom.Returns())
     t = 5000.0
 
     # when: 100 refusals over one second, then 5,000 in the next instant
@@ -495,9 +494,8 @@ def test_the_plain_busy_answer_books_no_second_past_the_budget(settings, monkeyp
     assert len(crowd_seconds) == 51   # 5,100 returns at 100 a second from 5003 on: 51 seconds, the last 88
 
 
-def test_past_the_longest_wait_the_returns_are_spread_unbooked_over_its_last_stretch(settings, monkeypatch):
+def test_past_the_longest_wait_the_returns_are_spread_unbooked_over_its_last_stretch(settings):
     settings.ALLOT_ADMISSION_BUSY_BUDGET = 10
-    monkeypatch.setattr(waitroom, "_returns", waitroom.Returns())
 
     waits = [waitroom.plain_busy(now=6000.2).retry_after for _ in range(1000)]
 
@@ -520,12 +518,11 @@ def test_booked_seconds_are_forgotten_once_past(settings, monkeypatch):
     assert list(book.booked) == [7070 + later.retry_after]
 
 
-def test_a_crowd_told_busy_comes_back_at_the_budget_not_more(settings, monkeypatch):
+def test_a_crowd_told_busy_comes_back_at_the_budget_not_more(settings):
     """20,000 residents refused in the first second, each coming back when told and refused again: the returns a
     second stay at the budget. (A wait stretched in proportion to the refusal rate let them settle at
     sqrt(20,000 × 500 / 4) ≈ 1,600 a second: bench/README.md, eleventh session.)"""
     settings.ALLOT_ADMISSION_BUSY_BUDGET = 500
-    monkeypatch.setattr(waitroom, "_returns", waitroom.Returns())
     due: collections.Counter[int] = collections.Counter({0: 20_000})   # second -> residents arriving in it
     arrivals = []
     for second in range(120):
