@@ -460,11 +460,14 @@ def test_claims_that_meet_the_sold_out_flag_at_once_have_django_answer_one_and_g
     answers = call_many(served.lane, [claim_body(n) for n in range(3, 23)])
 
     # then: Django answered one of them and kept its answer; the lane gave that answer to the others, byte for byte
-    # (Django also built again, once, the busy answer the lane keeps ahead of need: replies_clear dropped it)
     assert sold[0] == 409 and code(sold) == "sold_out"
     assert [a[0] for a in answers] == [409] * 20 and all(a == answers[0] for a in answers)
     assert json.loads(answers[0][2]) == json.loads(sold[2])
-    assert served.django_calls == calls + 1 + 1
+    # Django was asked once for the claims, and once more, in the background, for the busy answer the lane keeps
+    # ahead of need (replies_clear dropped it). Whichever of the two Django ends first keeps the "sold out" answer
+    # (its gate answers both so); when that one ends before the other is sent, the kept answer answers the other
+    # without Django (CI saw this once: 3 calls where 4 were asserted).
+    assert served.django_calls in (calls + 1, calls + 2)
     assert Claim.objects.count() == 1
 
 
