@@ -77,13 +77,16 @@ class Parcel(models.Model):
         UNDELIVERABLE = "undeliverable", _("could not be delivered")
 
     claim = models.OneToOneField("firstcome.Claim", on_delete=models.PROTECT, related_name="parcel")
-    number = models.CharField(max_length=16, unique=True, help_text=_("Parcel number on the label."))
-    courier = models.ForeignKey(Courier, null=True, blank=True, on_delete=models.PROTECT, related_name="parcels")
+    number = models.CharField(max_length=16, help_text=_("Parcel number on the label."))   # unique: Meta
+    courier = models.ForeignKey(Courier, null=True, blank=True, on_delete=models.PROTECT, related_name="parcels",
+                                db_index=False)   # the (courier, district) index leads with it
     # the address
-    district = models.ForeignKey("places.Division", on_delete=models.PROTECT, related_name="+")
-    street = models.ForeignKey("places.Street", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    district = models.ForeignKey("places.Division", on_delete=models.PROTECT, related_name="+",
+                                 db_index=False)   # indexed: Meta
+    street = models.ForeignKey("places.Street", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                               db_index=False)
     committee = models.ForeignKey("places.Committee", null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="+")
+                                  related_name="+", db_index=False)
     building = models.CharField(max_length=20)
     unit = models.CharField(max_length=10, blank=True)
     room = models.CharField(max_length=10, blank=True)
@@ -98,7 +101,10 @@ class Parcel(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "unit_returned_at"]), models.Index(fields=["courier", "district"])]
+        # as in Person's Meta: constraints and indexes, for no LIKE index on PostgreSQL (the district's code is text)
+        constraints = [models.UniqueConstraint(fields=["number"], name="parcel_number_once")]
+        indexes = [models.Index(fields=["status", "unit_returned_at"]), models.Index(fields=["courier", "district"]),
+                   models.Index(fields=["district"], name="parcel_district")]
         verbose_name = _("parcel")
         verbose_name_plural = _("parcels")
 

@@ -68,15 +68,17 @@ class Claim(models.Model):
         WEB = "web", _("web page")
         API = "api", _("app / mini-program")
 
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.PROTECT, related_name="claims")
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.PROTECT, related_name="claims",
+                                 db_index=False)   # one_claim_per_person_day leads with it
     quota = models.ForeignKey(Quota, on_delete=models.PROTECT, related_name="claims")
     day = models.DateField()
     person = models.ForeignKey("identity.Person", on_delete=models.PROTECT, related_name="claims")
-    number = models.CharField(max_length=16, unique=True, help_text=_("Claim number shown to the resident."))
+    number = models.CharField(max_length=16, help_text=_("Claim number shown to the resident."))   # unique: Meta
     scope_key = models.CharField(max_length=32)
     district = models.ForeignKey("places.Division", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="+")
-    outlet = models.ForeignKey("places.Outlet", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+                                 related_name="+", db_index=False)
+    outlet = models.ForeignKey("places.Outlet", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                               db_index=False)
     units = models.PositiveIntegerField(help_text=_("Units of the good for this claim (the per-person limit)."))
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
     consent_version = models.CharField(max_length=20)
@@ -86,6 +88,8 @@ class Claim(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["campaign", "day", "person"], name="one_claim_per_person_day"),
+            # a constraint, not unique=True: PostgreSQL adds no LIKE index for it (Person's Meta)
+            models.UniqueConstraint(fields=["number"], name="claim_number_once"),
         ]
         verbose_name = _("claim")
         verbose_name_plural = _("claims")

@@ -8,10 +8,10 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Person(models.Model):
-    id_index = models.CharField(max_length=64, unique=True, help_text="HMAC blind index of the ID number")
+    id_index = models.CharField(max_length=64, help_text="HMAC blind index of the ID number")   # unique: Meta
     id_sealed = models.TextField(help_text="AES-GCM ciphertext of the ID number")
     id_masked = models.CharField(max_length=24)
-    phone_index = models.CharField(max_length=64, db_index=True)
+    phone_index = models.CharField(max_length=64)   # indexed: Meta
     phone_sealed = models.TextField()
     phone_masked = models.CharField(max_length=16)
     name_sealed = models.TextField()
@@ -20,6 +20,10 @@ class Person(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # as constraints and indexes, not unique=True / db_index=True: on PostgreSQL those add a second index to a
+        # text column, for LIKE, that every first-come claim would write and nothing reads (docs/adr/0009)
+        constraints = [models.UniqueConstraint(fields=["id_index"], name="person_id_index_once")]
+        indexes = [models.Index(fields=["phone_index"], name="person_phone_index")]
         verbose_name = _("person")
         verbose_name_plural = _("people")
 

@@ -561,7 +561,7 @@ def test_a_failed_batch_is_rolled_back_and_its_claims_written_one_by_one(monkeyp
     # then: the batch failed on the claim number, each claim was then written alone with a fresh number
     assert drawn[0] == drawn[1]
     rolled_back = [r.getMessage() for r in caplog.records if "rolled back" in r.getMessage()]
-    assert len(rolled_back) == 1 and "firstcome_claim_number" in rolled_back[0], rolled_back
+    assert len(rolled_back) == 1 and "claim_number_once" in rolled_back[0], rolled_back
     assert all(o.startswith("ok:") for o in outcomes.values()), outcomes
     assert drawn[0] not in {o[3:] for o in outcomes.values()}
     for n in (2, 3, 4):
