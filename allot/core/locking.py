@@ -96,17 +96,69 @@ def chunked(items: Iterable[M], size: int) -> Iterable[list[M]]:
 WRITE_LOCK_SUFFIX = ".allot-write.lock"
 
 
+#: How long a writer waits for its turn before it goes on without it (to SQLite's own lock and busy handler). A
+#: turn is held for one write transaction, milliseconds; a holder stopped or stuck (a debugger, SIGSTOP, a hung
+#: thread) held the others' writers for as long as it lasted, with no end (ADR 0009, twelfth-session amendment).
+TURN_TIMEOUT = 5.0
+
+
+class _Waiter:
+    """A thread that waits in a blocking ``flock`` for the queue's lock, so that the writer who asked can stop
+    waiting (``flock`` has no timeout). If that writer went on without the turn (``abandon``), the lock, once
+    got, is released at once, unless a later turn of the process has come back for it (``adopt``)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.got = threading.Event()        # set once the blocking flock has returned
+        self.error: OSError | None = None
+        self.abandoned = False
+        self.mutex = threading.Lock()
+        threading.Thread(target=self._wait, name="sqlite-write-turn", daemon=True).start()
+
+    def _wait(self) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            self.error = exc
+        with self.mutex:
+            if self.abandoned and self.error is None:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
+            self.got.set()
+
+    def wait(self, timeout: float) -> bool:
+        """True once the lock is this process's (or the wait failed: ``error``); False after ``timeout``, the
+        waiter then abandoned."""
+        if self.got.wait(timeout):
+            return True
+        with self.mutex:
+            if self.got.is_set():   # got in the meantime
+                return True
+            self.abandoned = True
+            return False
+
+    def adopt(self) -> bool:
+        """A later turn takes over this wait: False if the waiter has already got and released the lock."""
+        with self.mutex:
+            if self.got.is_set():
+                return not self.abandoned
+            self.abandoned = False
+            return True
+
+
 class _WriteQueue:
     """An exclusive ``flock`` on one lock file, plus a thread lock: ``flock`` excludes other processes only (two
     threads locking through one open file share the lock), and the file is opened once per process. Where the
     file cannot be opened or locked (a read-only directory, a file system without ``flock``) it logs once and
-    lets writers through: it is a queue, never a guard, and SQLite's own lock still excludes them."""
+    lets writers through: it is a queue, never a guard, and SQLite's own lock still excludes them. A writer that
+    waits ``TURN_TIMEOUT`` seconds goes on without its turn, and says so in the log."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.threads = threading.Lock()
         self.fd: int | None = None
         self.unusable = False
+        self.waiter: _Waiter | None = None    # a wait for the lock that a writer gave up on and may still get it
 
     def _give_up(self, exc: OSError) -> None:
         self.unusable = True
@@ -116,12 +168,30 @@ class _WriteQueue:
         logger.warning("no SQLite write queue at %s (%s): writers wait in SQLite's busy handler", self.path, exc)
 
     def _lock(self) -> int | None:
+        """This process's turn (its descriptor), or None to go on without one. Called holding ``threads``."""
         if self.unusable:
             return None
         try:
             if self.fd is None:
                 self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            waiter = self.waiter
+            if waiter is not None and not waiter.adopt():
+                waiter = self.waiter = None    # it got the lock after all and let it go
+            if waiter is None:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return self.fd
+                except BlockingIOError:
+                    waiter = self.waiter = _Waiter(self.fd)
+            # (while a waiter may still get the lock, nothing else here locks this descriptor: its flock would
+            # succeed alongside the waiter's, and the waiter's release then end this turn's)
+            if not waiter.wait(TURN_TIMEOUT):
+                logger.warning("waited %.0f s for the SQLite write turn at %s: writing without it (another "
+                               "process holds it and does not go on)", TURN_TIMEOUT, self.path)
+                return None
+            self.waiter = None
+            if waiter.error is not None:
+                raise waiter.error
         except OSError as exc:
             self._give_up(exc)
             return None
@@ -184,8 +254,8 @@ def sqlite_write_queue(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     Only a queue, never a guard: writers that do not use it (pages, admin, the worker) take SQLite's lock as
     before, and the database's constraints decide as before. A holder that meets one of them waits in SQLite's
     busy handler (up to its timeout), and the queue behind it waits too. A process stopped while holding the turn
-    stops the others' queued writers, as holding SQLite's lock would stop every writer (they would give up after
-    SQLite's timeout; these wait).
+    stops the others' queued writers for ``TURN_TIMEOUT`` seconds; they then go on to SQLite's lock without it
+    (and SQLite's busy handler, if the stopped process holds that lock too).
 
     A no-op on other databases, in memory (tests), and inside an atomic block: that transaction may already hold
     SQLite's lock, and waiting for the turn while a holder of the turn waits for that lock would stall both until

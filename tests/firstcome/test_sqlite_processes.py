@@ -133,6 +133,24 @@ def _timed_claims(db: str, rounds: int, go: Any, queued: Any, done: Any) -> None
     w.stop()
 
 
+def _claims_past_a_stuck_turn(db: str, timeout: float, go: Any, done: Any) -> None:
+    """With ``TURN_TIMEOUT`` at ``timeout``: a claim for each person sent on ``go`` (None: stop), each reported on
+    ``done`` with the monotonic times it was made and answered, and its outcome."""
+    _django(db)
+    from allot.campaigns.models import Campaign
+    from allot.core import locking
+    from allot.firstcome import services
+    from tests.firstcome.hangzhou import SLUG
+
+    locking.TURN_TIMEOUT = timeout
+    campaign = Campaign.objects.get(slug=SLUG)
+    while (n := go.get(timeout=60)) is not None:
+        made = time.monotonic()
+        outcome = _claim(campaign, n)
+        done.put((made, time.monotonic(), outcome))
+    services._claim_writer.stop()
+
+
 def _threads_take_turns(db: str, results: Any) -> None:
     _django(db)
     from allot.core.locking import sqlite_write_queue
@@ -308,3 +326,49 @@ def test_a_forked_child_waits_for_its_parents_turn(sqlite_file):
     # then: the child got a turn of its own, once the parent's was over
     assert child_entered is not None, "the forked child never got its turn"
     assert child_entered >= released
+
+
+def test_a_writer_whose_turn_another_process_holds_and_does_not_give_back_goes_on_without_it(sqlite_file):
+    # given: a process whose writers wait at most 1 s for their turn, its first claim written (Django set up, the
+    # writer running); then another process (here, the test) takes the turn and holds it without writing, as one
+    # stopped (SIGSTOP, a debugger) or stuck would
+    go, done = _ctx.Queue(), _ctx.Queue()
+    p = _ctx.Process(target=_claims_past_a_stuck_turn, args=(sqlite_file, 1.0, go, done))
+    p.start()
+    try:
+        go.put(1)
+        assert done.get(timeout=60)[2] == "ok"
+        with _turn_held(sqlite_file):
+            # when: a claim, while the turn is held
+            go.put(2)
+            made, answered, outcome = done.get(timeout=15)
+
+            # then: it was written after about the 1 s, not when the turn came back (before this, it waited as
+            # long as the turn was held, with no end); SQLite's own lock was free, so it was accepted
+            assert outcome == "ok"
+            assert 0.9 < answered - made < 3.5, answered - made
+
+            # and a second claim meanwhile waits for the same turn as the first (no second wait for the lock
+            # begins while one is on), and goes on after the timeout too
+            go.put(3)
+            made, answered, outcome = done.get(timeout=15)
+            assert outcome == "ok" and 0.9 < answered - made < 3.5, (outcome, answered - made)
+            time.sleep(0.5)
+
+        # when the turn is given back: the next claim takes its turn at once (the waiter the writer left behind
+        # got the lock and is adopted, or let it go)
+        go.put(4)
+        made, answered, outcome = done.get(timeout=15)
+        assert outcome == "ok" and answered - made < 0.8, (outcome, answered - made)
+    finally:
+        go.put(None)
+        p.join(30)
+    assert p.exitcode == 0
+
+    # and nobody holds the turn once that process is done with it
+    fd = os.open(sqlite_file + LOCK_SUFFIX, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+    assert _read(sqlite_file, "SELECT COUNT(*) FROM firstcome_claim") == [(4,)]
