@@ -104,8 +104,8 @@ TURN_TIMEOUT = 5.0
 
 class _Waiter:
     """A thread that waits in a blocking ``flock`` for the queue's lock, so that the writer who asked can stop
-    waiting (``flock`` has no timeout). If that writer went on without the turn (``abandon``), the lock, once
-    got, is released at once, unless a later turn of the process has come back for it (``adopt``)."""
+    waiting (``flock`` has no timeout). If that writer went on without the turn (``wait`` timed out), the lock,
+    once got, is released at once, unless a later turn of the process has come back for it (``adopt``)."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -186,7 +186,7 @@ class _WriteQueue:
             # (while a waiter may still get the lock, nothing else here locks this descriptor: its flock would
             # succeed alongside the waiter's, and the waiter's release then end this turn's)
             if not waiter.wait(TURN_TIMEOUT):
-                logger.warning("waited %.0f s for the SQLite write turn at %s: writing without it (another "
+                logger.warning("waited %.1f s for the SQLite write turn at %s: writing without it (another "
                                "process holds it and does not go on)", TURN_TIMEOUT, self.path)
                 return None
             self.waiter = None
