@@ -282,6 +282,30 @@ def _mark_sold_out(campaign: Campaign, day: dt.date, scope_key: str) -> None:
                        whole_campaign=_whole_sold_out(campaign, day))
 
 
+def sold_out_recheck(*, slug: str, day: dt.date, now: dt.datetime | None = None) -> bool:
+    """Whether every area of campaign ``slug`` is still sold out on ``day``, asked of the record (the units left
+    as claims are checked against them: Redis when it has the day, else the database); if so, the whole-campaign
+    flag is set again. False when the campaign is not open on ``day`` any more, has no quota row that day, or
+    has a unit left. For a process that knew the campaign sold out today and whose flags have since lapsed: the
+    claim lane, which would otherwise tell residents "busy, come back" (bench/README.md, thirteenth session)."""
+    try:
+        campaign = selectors.claim_campaign(slug=slug).campaign
+    except DomainError:
+        return False
+    w = selectors.window(campaign, now or timezone.now())
+    if w.state != "open" or w.day != day:
+        return False
+    left = selectors.remaining(campaign=campaign, day=day)
+    if not left.by_scope or left.left > 0:
+        return False
+    if campaign.quota_scope != Campaign.QuotaScope.CITY:   # an area without its row today has not sold out
+        areas = set(QuotaPlan.objects.filter(campaign=campaign).values_list("scope_key", flat=True))
+        if not areas or not areas <= left.by_scope.keys():
+            return False
+    gate.mark_sold_out(slug=slug, day=day, scope_key=gate.WHOLE)
+    return True
+
+
 # --- the Redis counters ---------------------------------------------------------------------------------
 
 def store_day_rebuild(*, campaign: Campaign, day: dt.date, wait: bool = True) -> bool:

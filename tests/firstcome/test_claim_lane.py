@@ -495,6 +495,66 @@ def test_claims_a_full_lane_cannot_hold_after_the_sell_out_are_told_sold_out_not
 
 
 @pytest.mark.django_db(transaction=True)
+def test_after_the_flags_lapse_a_lane_that_knew_the_sell_out_asks_the_record_once_and_tells_the_truth(served):
+    # given: one unit, taken; a full lane has told a claim "sold out" (so it knows the campaign sold out today);
+    # then a quiet spell longer than every flag: this process's, the shared copy, the kept answer, the campaign
+    from allot.core import admission
+    from allot.firstcome import selectors
+
+    build_hangzhou(quota=1)
+    assert call(served.lane, claim_body(1))[0] == 201
+    assert call(served.lane, claim_body(2))[0] == 409
+    served.lane.cap = 0
+    assert code(call(served.lane, claim_body(3))) == "sold_out"
+    gate.flags_clear()
+    admission.replies_clear()
+    cache.clear()
+    selectors.caches_clear()
+    served.lane._open_days.clear()
+    calls = served.django_calls
+
+    # when: ten claims at once that the full lane cannot hold
+    answers = call_many(served.lane, [claim_body(n) for n in range(4, 14)])
+
+    # then: one look at the record of truth (the day's quota rows) for all ten, and each is told "sold out for
+    # today", as Django tells it; none "busy, come back" (before: all ten busy); the flag is set again
+    assert [code(a) for a in answers] == ["sold_out"] * 10
+    assert served.lane.stats["sold out:rechecked"] == 1
+    assert served.lane.stats["busy"] == 0
+    assert gate.is_sold_out(slug=SLUG, day=Quota.objects.get().day, scope_key=gate.WHOLE)
+    assert served.django_calls == calls + 1   # the "sold out" answer built once, then replayed
+    assert Claim.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lane_that_knew_the_sell_out_says_busy_again_once_the_record_shows_units_back(served):
+    # given: the sell-out known, then the flags lapsed, and one unit back on the record (an operator's top-up)
+    from allot.core import admission
+    from allot.firstcome import selectors
+
+    build_hangzhou(quota=1)
+    assert call(served.lane, claim_body(1))[0] == 201
+    assert call(served.lane, claim_body(2))[0] == 409
+    served.lane.cap = 0
+    assert code(call(served.lane, claim_body(3))) == "sold_out"
+    gate.flags_clear()
+    admission.replies_clear()
+    cache.clear()
+    selectors.caches_clear()
+    Quota.objects.update(units=2)
+
+    # when: claims the full lane cannot hold, at once and then one by one
+    together = call_many(served.lane, [claim_body(n) for n in range(4, 9)])
+    later = [call(served.lane, claim_body(n)) for n in (9, 10)]
+
+    # then: the record was read once; a unit is left, so "busy, come back", not "sold out"; and the lane stopped
+    # asking the record (it no longer takes the campaign for sold out)
+    assert [code(a) for a in together + later] == ["busy"] * 7
+    assert served.lane.stats["sold out:rechecked"] == 1
+    assert served.lane.stats["sold out:refused"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_full_lane_reads_the_open_day_again_after_a_second(served):
     # given: one unit, taken, the campaign flagged sold out for today, and a full lane that has told a refused
     # claim so (it keeps the campaign's open day for OPEN_DAY_SECONDS); the kept "sold out" answer, which the lane

@@ -232,3 +232,36 @@ def test_the_units_left_asked_before_the_opening_fill_the_claim_path_s_quota_cac
     selectors.remaining(campaign=hangzhou, day=quota.day)   # what every resident's page asks every few seconds
 
     assert selectors.quota_id_cached(hangzhou.pk, quota.day, quota.scope_key) == quota.pk
+
+
+def test_the_record_is_asked_again_whether_the_whole_campaign_is_sold_out(db):
+    # given: two districts with a unit each; one district's claim taken; the other district has no row today yet
+    from allot.firstcome import selectors
+    from allot.firstcome.services import sold_out_recheck
+
+    campaign = build_hangzhou(scope="district", quota=None)
+    quota_plan_set(campaign=campaign, scope_key="330106", units_per_day=1)
+    quota_plan_set(campaign=campaign, scope_key="330102", units_per_day=1)
+    claim_create(campaign=campaign, request=claim_request(1))
+    day = Quota.objects.get().day
+    gate.flags_clear()
+
+    # when / then: an area without its row has not sold out; nor has an area with a unit left
+    assert sold_out_recheck(slug=campaign.slug, day=day) is False
+    quota_set(campaign=campaign, day=day, scope_key="330102", units=1)
+    assert sold_out_recheck(slug=campaign.slug, day=day) is False
+    assert not gate.is_sold_out(slug=campaign.slug, day=day, scope_key=gate.WHOLE)
+
+    # when: the last unit is taken, and the flags lapse
+    claim_create(campaign=campaign, request=claim_request(3, district="330102", street="湖滨街道",
+                                                          committee="东坡路社区"))
+    gate.flags_clear()
+
+    # then: the record says every area is sold out, and the whole-campaign flag is set again; not for another day,
+    # nor for a campaign that does not exist
+    assert sold_out_recheck(slug=campaign.slug, day=day - dt.timedelta(days=1)) is False
+    assert sold_out_recheck(slug="no-such-campaign", day=day) is False
+    assert not gate.is_sold_out(slug=campaign.slug, day=day, scope_key=gate.WHOLE)
+    assert sold_out_recheck(slug=campaign.slug, day=day) is True
+    assert gate.is_sold_out(slug=campaign.slug, day=day, scope_key=gate.WHOLE)
+    assert selectors.remaining(campaign=campaign, day=day).left == 0
