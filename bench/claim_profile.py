@@ -17,6 +17,7 @@ import io
 import os
 import pstats
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -62,19 +63,19 @@ def main() -> None:
     proofs = iter(surge.proofs(args.n * 2 + 100, env, no_proof=False))   # solved beforehand, as bench/surge.py
     path = "/api/v1/campaigns/profile/claims"
     statuses: dict[str, int] = {}
+    counting = threading.Lock()   # with --threads, a count updated between two threads' turns was lost
 
     def call(n: int) -> None:
         status = []
         out = app(environ(path, surge.claim_body(n, next(proofs))), lambda s, h, *a: status.append(s))
         b"".join(out)
         getattr(out, "close", lambda: None)()
-        statuses[status[0][:3]] = statuses.get(status[0][:3], 0) + 1
+        with counting:
+            statuses[status[0][:3]] = statuses.get(status[0][:3], 0) + 1
 
     for n in range(50):   # warm-up: caches, connections, imports
         call(10_000_000 + n)
     if args.threads:
-        import threading
-
         from allot.firstcome import services
 
         per = (args.n - 50) // args.threads

@@ -31,9 +31,11 @@ _flags: dict[str, float] = {}       # key -> monotonic expiry: sold out
 _negative: dict[str, float] = {}    # key -> monotonic expiry: known not sold out
 _deferring: contextvars.ContextVar[bool] = contextvars.ContextVar("allot_gate_deferring", default=False)
 _due: set[str] = set()              # keys whose shared read was deferred (``shared_reads_deferred``)
+_whole_seen: dict[str, dt.date] = {}   # slug -> the last day this process learned every area of it sold out
 
 
 _keys: dict[tuple[str, dt.date, str], str] = {}
+_parts: dict[str, tuple[str, dt.date, str]] = {}   # key -> (slug, day, scope key)
 
 
 def _key(slug: str, day: dt.date, scope_key: str) -> str:
@@ -41,7 +43,9 @@ def _key(slug: str, day: dt.date, scope_key: str) -> str:
     if key is None:
         if len(_keys) >= 4096:
             _keys.clear()
+            _parts.clear()
         key = _keys[(slug, day, scope_key)] = f"allot:fc:soldout:{slug}:{day:%Y%m%d}:{scope_key}"
+        _parts[key] = (slug, day, scope_key)
     return key
 
 
@@ -49,7 +53,28 @@ def flags_clear() -> None:
     _flags.clear()
     _negative.clear()
     _due.clear()
+    _whole_seen.clear()
     admission.replies_clear()
+
+
+def _seen(slug: str, day: dt.date) -> None:
+    if len(_whole_seen) >= 4096:
+        _whole_seen.clear()
+    _whole_seen[slug] = day
+
+
+def whole_sold_out_seen(*, slug: str) -> dt.date | None:
+    """The last day this process learned that every area of campaign ``slug`` was sold out (its writer found no
+    unit left, or it read the shared flag), however long ago its flag lapsed; None if it never did, or has since
+    been told units came back. Not a flag: what it says is to be checked against the record
+    (``services.sold_out_recheck``) before anyone is told so."""
+    return _whole_seen.get(slug)
+
+
+def whole_sold_out_forget(*, slug: str, day: dt.date) -> None:
+    """The record showed a unit left on ``day``: this process no longer takes ``slug`` for sold out that day."""
+    if _whole_seen.get(slug) == day:
+        del _whole_seen[slug]
 
 
 def mark_sold_out(*, slug: str, day: dt.date, scope_key: str, whole_campaign: bool = False) -> None:
@@ -58,6 +83,8 @@ def mark_sold_out(*, slug: str, day: dt.date, scope_key: str, whole_campaign: bo
     for key in keys:
         _flags[key] = until
         _negative.pop(key, None)
+    if whole_campaign or scope_key == WHOLE:
+        _seen(slug, day)
     with contextlib.suppress(redis.RedisError, OSError):  # the shared copy is an optimisation
         cache.set_many(dict.fromkeys(keys, 1), timeout=SHARED_TTL)
 
@@ -67,6 +94,7 @@ def clear_sold_out(*, slug: str, day: dt.date, scope_key: str) -> None:
     for key in keys:
         _flags.pop(key, None)
         _negative.pop(key, None)
+    whole_sold_out_forget(slug=slug, day=day)
     admission.replies_clear()   # sold-out answers replayed before Django (allot.core.admission.AdmissionWSGI)
     with contextlib.suppress(redis.RedisError, OSError):
         cache.delete_many(keys)
@@ -106,6 +134,9 @@ def _read_shared(key: str) -> bool:
     if shared:
         _flags[key] = time.monotonic() + LOCAL_TTL
         _negative.pop(key, None)
+        parts = _parts.get(key)
+        if parts is not None and parts[2] == WHOLE:
+            _seen(parts[0], parts[1])
     return shared
 
 

@@ -74,3 +74,30 @@ def test_a_local_flag_answers_without_the_cache(monkeypatch):
     monkeypatch.setattr(type(caches["default"]), "get", lambda *a, **k: pytest.fail("the cache was read"))
 
     assert gate.is_sold_out(slug="c", day=DAY, scope_key="city") is True
+
+
+def test_a_process_remembers_the_day_it_learned_the_whole_campaign_sold_out_after_its_flag_lapses(monkeypatch):
+    # given: flags that live 0.1 s
+    monkeypatch.setattr(gate, "LOCAL_TTL", 0.1)
+    other = dt.date(2026, 11, 26)
+
+    # when / then: an area sold out is not the whole campaign; the whole campaign marked here is remembered past its
+    # flag's life
+    gate.mark_sold_out(slug="c", day=DAY, scope_key="330106")
+    assert gate.whole_sold_out_seen(slug="c") is None
+    gate.mark_sold_out(slug="c", day=DAY, scope_key="330106", whole_campaign=True)
+    time.sleep(0.15)
+    cache.clear()   # the shared copy lapsed too
+    assert gate.is_sold_out(slug="c", day=DAY, scope_key=gate.WHOLE) is False
+    assert gate.whole_sold_out_seen(slug="c") == DAY
+
+    # and: forgetting another day changes nothing; units given back (clear_sold_out) forget it
+    gate.whole_sold_out_forget(slug="c", day=other)
+    assert gate.whole_sold_out_seen(slug="c") == DAY
+    gate.clear_sold_out(slug="c", day=DAY, scope_key="330106")
+    assert gate.whole_sold_out_seen(slug="c") is None
+
+    # and: learned from the shared copy (another process's writer found the last unit gone), it is remembered too
+    cache.set(gate._key("d", other, gate.WHOLE), 1, timeout=gate.SHARED_TTL)
+    assert gate.is_sold_out(slug="d", day=other, scope_key=gate.WHOLE) is True
+    assert gate.whole_sold_out_seen(slug="d") == other

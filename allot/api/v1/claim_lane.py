@@ -378,7 +378,6 @@ class ClaimLane:
         self._copying: dict[tuple[object, ...], asyncio.Event] = {}   # keys whose copy a request is fetching now
         # slug -> (its cached campaign, until when (monotonic), its open day or None): ``_whole_sold_out``
         self._open_days: dict[str, tuple[object, float, dt.date | None]] = {}
-        self._sold_days: dict[str, dt.date] = {}   # slug -> the day this lane last saw the whole campaign sold out
         self._rechecks: dict[str, asyncio.Future[bool]] = {}   # slug -> the record being asked (``_sold_out_again``)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -724,8 +723,6 @@ class ClaimLane:
                                             hint=gate.area_hint(data, name) if name else None)
         self._flags_read()
         if sold:
-            if whole:
-                self._sold_days[slug] = w.day
             return _SOLD_OUT if whole else None
         return cc, fields
 
@@ -754,22 +751,21 @@ class ClaimLane:
         with gate.shared_reads_deferred():
             whole = gate.sold_out_for(slug=cc.campaign.slug, day=day, hint=None)[1]
         self._flags_read()
-        if whole:
-            self._sold_days[slug] = day
         return whole
 
     RECHECK_WAIT = 0.25
 
     async def _sold_out_again(self, slug: str) -> bool:
         """For a claim the lane refuses while its flags do not say the campaign ``slug`` is sold out: whether it
-        still is, when this lane knew it sold out today. The flags are caches that lapse after a quiet spell of a few
-        seconds (``gate.LOCAL_TTL``), and so do the kept "sold out" answer and the campaign; a lane starting again
-        from its floor then told the crowd that came back "busy, come back" until a claim it held reached the
-        writer — 139-417 residents a run of the benchmark's "sold out" loop (bench/README.md, twelfth and thirteenth
-        sessions). So the record is asked once (``services.sold_out_recheck``, in a thread) for all the refusals
-        that meet the question; they wait for its answer at most ``RECHECK_WAIT`` seconds. Once the record shows a
-        unit left (an operator's top-up), the lane forgets the sell-out and asks no more."""
-        day = self._sold_days.get(slug)
+        still is, when this process learned it sold out (``gate.whole_sold_out_seen``). The flags are caches that
+        lapse after a quiet spell of a few seconds (``gate.LOCAL_TTL``), and so do the kept "sold out" answer and the
+        campaign; a lane starting again from its floor then told the crowd that came back "busy, come back" until a
+        claim it held reached the writer — 139-417 residents a run of the benchmark's "sold out" loop
+        (bench/README.md, twelfth and thirteenth sessions). So the record is asked once
+        (``services.sold_out_recheck``, in a thread) for all the refusals that meet the question; they wait for its
+        answer at most ``RECHECK_WAIT`` seconds. Once the record shows a unit left (an operator's top-up), the
+        process forgets the sell-out and asks no more."""
+        day = gate.whole_sold_out_seen(slug=slug)
         if day is None:
             return False
         task = self._rechecks.get(slug)
@@ -788,7 +784,7 @@ class ClaimLane:
             logger.exception("claim lane: the sold-out recheck of %s failed", slug)
             return False
         if not still:
-            self._sold_days.pop(slug, None)
+            gate.whole_sold_out_forget(slug=slug, day=day)
         return bool(still)
 
     async def _sold_out(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any]) -> None:
