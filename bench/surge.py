@@ -970,6 +970,8 @@ def main() -> None:
             if args.polls > 0:   # the residents' pages before the opening: they ask for the units left
                 run_load("get", port=args.port, path=f"/c/{slug}/claim/remaining.json", seconds=args.polls,
                          first_person=0, conns=16)
+            # a mark to start a profiler on (the "== {factor}x" report comes after the surge has ended)
+            print(f"-- {factor}x surge starts: {offered:.0f} req/s for {args.seconds:.0f} s", flush=True)
             r = run_load("open", port=args.port, path=path.format(slug), rate=offered, seconds=args.seconds,
                          first_person=first, conns=args.max_conns, timeout=args.timeout, proofs=solved,
                          warm=min(args.warm_conns, args.max_conns))
