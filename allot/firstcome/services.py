@@ -268,10 +268,14 @@ def _after_units_change(campaign: Campaign, day: dt.date, scope_key: str, quota_
             logger.warning("quota %s changed but Redis is unavailable; it reloads when the day is rebuilt", quota_id)
 
 
+def _plan_areas(campaign: Campaign) -> set[str]:
+    return set(QuotaPlan.objects.filter(campaign=campaign).values_list("scope_key", flat=True))
+
+
 def _whole_sold_out(campaign: Campaign, day: dt.date) -> bool:
     if campaign.quota_scope == Campaign.QuotaScope.CITY:
         return True
-    areas = set(QuotaPlan.objects.filter(campaign=campaign).values_list("scope_key", flat=True))
+    areas = _plan_areas(campaign)
     sold = set(Quota.objects.filter(campaign=campaign, day=day, taken__gte=F("units"))
                .values_list("scope_key", flat=True))
     return bool(areas) and areas <= sold
@@ -299,7 +303,7 @@ def sold_out_recheck(*, slug: str, day: dt.date, now: dt.datetime | None = None)
     if not left.by_scope or left.left > 0:
         return False
     if campaign.quota_scope != Campaign.QuotaScope.CITY:   # an area without its row today has not sold out
-        areas = set(QuotaPlan.objects.filter(campaign=campaign).values_list("scope_key", flat=True))
+        areas = _plan_areas(campaign)
         if not areas or not areas <= left.by_scope.keys():
             return False
     gate.mark_sold_out(slug=slug, day=day, scope_key=gate.WHOLE)

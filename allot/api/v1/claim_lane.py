@@ -771,11 +771,8 @@ class ClaimLane:
         task = self._rechecks.get(slug)
         if task is None:
             self.stats["sold out:rechecked"] += 1
-            task = self._rechecks[slug] = asyncio.ensure_future(
-                self._in_thread(sold_out_recheck, slug=slug, day=day))
+            task = self._rechecks[slug] = self._background(self._in_thread(sold_out_recheck, slug=slug, day=day))
             task.add_done_callback(lambda _done: self._rechecks.pop(slug, None))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
         try:
             still = await asyncio.wait_for(asyncio.shield(task), self.RECHECK_WAIT)
         except TimeoutError:
@@ -877,11 +874,12 @@ class ClaimLane:
         finally:
             self._flags_read()
 
-    def _background(self, work: Awaitable[Any]) -> None:
-        """``work`` on the loop, not awaited (a reference kept until it ends)."""
+    def _background(self, work: Awaitable[T]) -> asyncio.Future[T]:
+        """``work`` on the loop, not awaited by the caller (a reference kept until it ends)."""
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _warm(self, key: tuple[object, ...], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """``fn`` in a thread to fill a cache, once for all the claims that need it at the same moment: the first
