@@ -68,6 +68,7 @@ from allot.core.waitroom import ADMIT, Entry, plain_busy
 
 DEFAULT_PATHS = (r"^/c/(?P<slug>[-\w]+)/claim/$", r"^/api/v1/campaigns/(?P<slug>[-\w]+)/claims$")
 DEFAULT_GATE = "allot.portal.firstcome_views.admission_gate"
+DEFAULT_RECHECK = "allot.portal.firstcome_views.admission_recheck"
 DEFAULT_MAX_IN_FLIGHT = 12
 RETRY_AFTER = waitroom.PLAIN_RETRY_AFTER  # seconds of the plain busy answer, spread
 
@@ -322,6 +323,14 @@ class AdmissionWSGI:
                 return self._through_django(environ, start_response)
             finally:
                 self.point.slots.done(time.perf_counter() - started)
+        if refused is None and self._sold_out_after_all(environ, path):
+            # the flag is set again: the kept "sold out" answer, or Django's, whose gate answers from the flag
+            reply = early_reply(environ)
+            if reply is not None:
+                start_response(reply.status, list(reply.headers))
+                return [reply.body]
+            environ[BUSY] = entry
+            return self._through_django(environ, start_response)
         busy = busy_reply(environ)
         if busy is not None:
             headers, body = busy.render(entry)
@@ -329,6 +338,20 @@ class AdmissionWSGI:
             return [body]
         environ[BUSY] = entry
         return self._through_django(environ, start_response)
+
+    @cached_property
+    def recheck(self) -> Callable[[re.Match[str]], bool] | None:
+        path = getattr(settings, "ALLOT_ADMISSION_RECHECK", DEFAULT_RECHECK)
+        return import_string(path) if path else None
+
+    def _sold_out_after_all(self, environ: dict[str, Any], path: str) -> bool:
+        """For a claim about to be told "busy": whether the hook (``ALLOT_ADMISSION_RECHECK``) finds its campaign
+        sold out after all — a process that knew the sell-out, whose flags lapsed in a quiet spell, asks the
+        record once rather than tell the crowd that comes back "come back" (ADR 0012, decision 13)."""
+        if self.recheck is None or environ.get("REQUEST_METHOD") != "POST":
+            return False
+        match = next((m for p in self.patterns if (m := p.match(path))), None)
+        return match is not None and "slug" in match.groupdict() and self.recheck(match)
 
     def _through_django(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Django's answer, read whole (a short JSON body) so the slot is held until it is built, and

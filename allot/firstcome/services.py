@@ -310,6 +310,49 @@ def sold_out_recheck(*, slug: str, day: dt.date, now: dt.datetime | None = None)
     return True
 
 
+class _Recheck:
+    """One look at the record in flight, shared by the threads that wait for it (``sold_out_recheck_shared``)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.still = False
+
+
+_rechecks: dict[str, _Recheck] = {}
+_rechecks_lock = threading.Lock()
+
+
+def sold_out_recheck_shared(*, slug: str, wait: float) -> bool:
+    """``sold_out_recheck`` for refusals made in threads (config/wsgi.py's admission, with no claim lane in
+    front): whether campaign ``slug`` is still sold out, asked only when this process learned it sold out
+    (``gate.whole_sold_out_seen``) and its flag has since lapsed. One look at the record at a time per campaign:
+    the refusals that meet it wait for its answer, at most ``wait`` seconds (then: False, "busy" as before). A
+    record that shows a unit left makes the process forget the sell-out, so that it stops asking."""
+    day = gate.whole_sold_out_seen(slug=slug)
+    if day is None:
+        return False
+    if gate.is_sold_out(slug=slug, day=day, scope_key=gate.WHOLE):   # the flag holds (or its shared copy does)
+        return True
+    with _rechecks_lock:
+        look = _rechecks.get(slug)
+        mine = look is None
+        if look is None:
+            look = _rechecks[slug] = _Recheck()
+    if not mine:
+        return look.done.wait(wait) and look.still
+    try:
+        look.still = sold_out_recheck(slug=slug, day=day)
+        if not look.still:
+            gate.whole_sold_out_forget(slug=slug, day=day)
+    except Exception:   # a refusal must still be answered: "busy", as without the look
+        logger.exception("the sold-out recheck of %s failed", slug)
+    finally:
+        with _rechecks_lock:
+            _rechecks.pop(slug, None)
+        look.done.set()
+    return look.still
+
+
 # --- the Redis counters ---------------------------------------------------------------------------------
 
 def store_day_rebuild(*, campaign: Campaign, day: dt.date, wait: bool = True) -> bool:

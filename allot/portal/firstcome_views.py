@@ -45,7 +45,7 @@ from allot.firstcome import gate, selectors
 from allot.firstcome.models import Claim
 from allot.firstcome.resident import claim_code_send, claim_code_verify, claim_proof_required, claim_submit
 from allot.firstcome.selectors import ClaimCampaign, Window
-from allot.firstcome.services import ClaimRequest, sold_out_error
+from allot.firstcome.services import ClaimRequest, sold_out_error, sold_out_recheck_shared
 from allot.portal.forms import CodeForm, DomainErrorsMixin, OnlyKnownFieldsMixin, ProofField
 from allot.verification.proof import challenge_create
 from allot.verification.ratelimit import Client
@@ -216,6 +216,17 @@ def admission_gate(request: HttpRequest, match: re.Match[str]) -> HttpResponse |
             replayable(response, until=min(flag_until, time.monotonic() + max(0.0, to_next)))
         return response
     return _static_page(request, campaign, w, status=200 if request.method == "GET" else 409)
+
+
+def admission_recheck(match: re.Match[str]) -> bool:
+    """Before the WSGI admission answers a claim "busy" (config/wsgi.py alone): whether its campaign is sold out
+    after all, when this process knew it sold out and its flags have lapsed after a quiet spell. If so the flag is
+    set again, and the claim is told "sold out for today" (``admission_gate``), not "come back" (ADR 0012,
+    decision 13; the claim lane asks the same in ``ClaimLane._sold_out_again``)."""
+    return sold_out_recheck_shared(slug=match["slug"], wait=RECHECK_WAIT)
+
+
+RECHECK_WAIT = 0.25   # seconds a refusal waits for the look at the record another request is making
 
 
 _SOLD_OUT_BODIES: dict[tuple[str, dt.date, str], bytes] = {}

@@ -187,3 +187,80 @@ def test_an_accepted_claim_goes_through_the_wrapper_and_is_never_replayed(hangzh
     assert first[0].startswith("201") and again[0].startswith("409") and _code(again[2]) == "already_claimed"
     assert django.calls == 2
     assert Claim.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_the_flags_lapse_the_wrapper_that_knew_the_sell_out_asks_the_record_once_and_says_sold_out(
+        hangzhou, monkeypatch):
+    # given: the campaign sold out (this process learned it: Django's claim found no unit), then a quiet spell
+    # longer than every flag (this process's, its life shortened to 0.2 s; the shared copy; the kept answer)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.cache import cache
+
+    from allot.firstcome import gate, services
+
+    monkeypatch.setattr(gate, "LOCAL_TTL", 0.2)
+    _sell_out(hangzhou)
+    assert _code(call(AdmissionWSGI(CountingDjango()), claim_body(8))[2]) == "sold_out"
+    day = Quota.objects.get().day
+    time.sleep(0.3)
+    admission.replies_clear()
+    cache.clear()
+    assert not gate.is_sold_out(slug=SLUG, day=day, scope_key=gate.WHOLE)
+    assert gate.whole_sold_out_seen(slug=SLUG) == day
+    looks = []
+    real = services.sold_out_recheck
+
+    def look(**kw):   # a look that takes a moment, so that the other refusals meet it in flight
+        looks.append(kw)
+        time.sleep(0.1)
+        return real(**kw)
+
+    monkeypatch.setattr(services, "sold_out_recheck", look)
+
+    # when: ten claims at once to a wrapper that admits none (as a process starting again under a crowd)
+    with override_settings(ALLOT_ADMISSION_MAX_IN_FLIGHT=0):
+        django = CountingDjango()
+        app = AdmissionWSGI(django)
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda n: call(app, claim_body(n)), range(10, 20)))
+
+    # then: "sold out for today" for each, as Django says it, not "busy, come back" (before: all ten busy); one look
+    # at the record for all of them; the flag set again; nothing taken
+    assert [(a[0][:3], _code(a[2])) for a in answers] == [("409", "sold_out")] * 10
+    assert len(looks) == 1
+    assert gate.is_sold_out(slug=SLUG, day=day, scope_key=gate.WHOLE)
+    assert django.calls <= 10
+    assert Claim.objects.count() == 3
+
+
+@override_settings(ALLOT_ADMISSION_MAX_IN_FLIGHT=0)
+@pytest.mark.django_db(transaction=True)
+def test_the_wrapper_says_busy_again_once_the_record_shows_units_back_and_stops_asking(hangzhou, monkeypatch):
+    # given: the sell-out learned, the flags lapsed, and a unit back on the record (an operator's top-up)
+    from django.core.cache import cache
+
+    from allot.firstcome import gate, services
+
+    monkeypatch.setattr(gate, "LOCAL_TTL", 0.2)
+    _sell_out(hangzhou)
+    with override_settings(ALLOT_ADMISSION_MAX_IN_FLIGHT=12):
+        assert _code(call(AdmissionWSGI(CountingDjango()), claim_body(8))[2]) == "sold_out"
+    time.sleep(0.3)
+    admission.replies_clear()
+    cache.clear()
+    Quota.objects.update(units=4)
+    looks = []
+    real = services.sold_out_recheck
+    monkeypatch.setattr(services, "sold_out_recheck", lambda **kw: looks.append(kw) or real(**kw))
+    app = AdmissionWSGI(CountingDjango())
+
+    # when
+    answers = [call(app, claim_body(n)) for n in range(10, 14)]
+
+    # then: busy, come back (a unit is left); the record asked once, then the process no longer takes the
+    # campaign for sold out
+    assert [_code(a[2]) for a in answers] == ["busy"] * 4
+    assert len(looks) == 1
+    assert gate.whole_sold_out_seen(slug=SLUG) is None

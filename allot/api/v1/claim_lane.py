@@ -776,11 +776,13 @@ class ClaimLane:
         try:
             still = await asyncio.wait_for(asyncio.shield(task), self.RECHECK_WAIT)
         except TimeoutError:
+            self.stats["sold out:recheck late"] += 1
             return False
         except Exception:
             logger.exception("claim lane: the sold-out recheck of %s failed", slug)
             return False
         if not still:
+            self.stats["sold out:forgotten"] += 1
             gate.whole_sold_out_forget(slug=slug, day=day)
         return bool(still)
 
