@@ -10,13 +10,15 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from allot.core.fields import FixedCharField
+
 OTP_MAX_ATTEMPTS = 5
 
 
 class UsedChallenge(models.Model):
     """An ALTCHA challenge that has been redeemed once; a second use is a replay. Kept until it expires."""
 
-    digest = models.CharField(max_length=64, primary_key=True, help_text="SHA-256 of the challenge signature")
+    digest = FixedCharField(max_length=64, primary_key=True, help_text="SHA-256 of the challenge signature (hex)")
     purpose = models.CharField(max_length=20)
     expires_at = models.DateTimeField(db_index=True)
 

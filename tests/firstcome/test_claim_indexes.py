@@ -12,7 +12,7 @@ from allot.core.models import AuditLog
 from allot.delivery.models import Parcel
 from allot.firstcome.models import Claim
 from allot.identity.models import Person
-from allot.verification.models import RateCounter
+from allot.verification.models import RateCounter, UsedChallenge
 
 EXPECTED: dict[type, list[tuple[str, ...]]] = {
     Person: [("id",), ("id_index",), ("phone_index",)],
@@ -21,6 +21,7 @@ EXPECTED: dict[type, list[tuple[str, ...]]] = {
              ("status", "unit_returned_at")],
     AuditLog: [("id",), ("created_at",), ("action",), ("actor_id",), ("object_type", "object_id")],
     RateCounter: [("id",), ("key",), ("expires_at",)],
+    UsedChallenge: [("digest",), ("expires_at",)],
 }
 
 
