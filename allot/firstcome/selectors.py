@@ -171,13 +171,14 @@ REMAINING_MAX_AGE = 2
 them every 5 s."""
 
 
-def remaining(*, campaign: Campaign, day: dt.date) -> Remaining:
+def remaining(*, campaign: Campaign, day: dt.date, warm: bool = True) -> Remaining:
     """Units left today, per area: from Redis when it has the day loaded (what claims are checked against),
-    else from the database."""
+    else from the database. With ``warm``, the claim path's caches are filled on the way (the pages' polls); the
+    sold-out recheck, which a crowd of refusals waits for, goes without (``services.sold_out_recheck``)."""
     rows = list(Quota.objects.filter(campaign=campaign, day=day).values_list("pk", "scope_key", "units", "taken"))
     for pk, scope, _units, _taken in rows:   # the claim path's cache of the rows' ids, filled by the pages' polls
         quota_id_remember(campaign.pk, day, scope, pk)   # before the opening rather than by its first claims
-    if campaign.fulfilment == Campaign.Fulfilment.DELIVERY and campaign.city_id:
+    if warm and campaign.fulfilment == Campaign.Fulfilment.DELIVERY and campaign.city_id:
         # and the places a delivery address is checked against (loaded only when the kept ones have expired): at
         # an opening after a quiet spell the first claim of each process loaded them, in a thread whose turns at
         # the interpreter held up the claim lane's loop (bench/README.md, tenth session)

@@ -299,7 +299,7 @@ def sold_out_recheck(*, slug: str, day: dt.date, now: dt.datetime | None = None)
     w = selectors.window(campaign, now or timezone.now())
     if w.state != "open" or w.day != day:
         return False
-    left = selectors.remaining(campaign=campaign, day=day)
+    left = selectors.remaining(campaign=campaign, day=day, warm=False)   # not the gazetteer: refusals wait
     if not left.by_scope or left.left > 0:
         return False
     if campaign.quota_scope != Campaign.QuotaScope.CITY:   # an area without its row today has not sold out

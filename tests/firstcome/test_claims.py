@@ -265,3 +265,12 @@ def test_the_record_is_asked_again_whether_the_whole_campaign_is_sold_out(db):
     assert sold_out_recheck(slug=campaign.slug, day=day) is True
     assert gate.is_sold_out(slug=campaign.slug, day=day, scope_key=gate.WHOLE)
     assert selectors.remaining(campaign=campaign, day=day).left == 0
+
+    # and: the look loads nothing that the refusals waiting for it would wait for too: not the gazetteer, which
+    # the pages' polls and the claims load (a crowd's look came after the gazetteer expired in the same quiet spell)
+    from allot.delivery import addresses
+
+    addresses.gazetteer_clear()
+    gate.flags_clear()
+    assert sold_out_recheck(slug=campaign.slug, day=day) is True
+    assert not addresses._gaz
