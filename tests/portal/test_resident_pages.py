@@ -46,7 +46,7 @@ def _phone_of(reg: Registration) -> str:
 # --- every page in both languages ------------------------------------------------------------------------
 
 PAGES = [
-    ("/", "正在进行的预约", "Current campaigns"),
+    ("/", "正在进行的活动", "Current campaigns"),
     (f"/c/{SLUG}/", "查询结果", "Check my result"),
     (f"/c/{SLUG}/districts/", "请选择所在区", "Choose your district"),
     (f"/c/{SLUG}/d/350203/", "思明区的药店", "Pharmacies in 思明区"),
