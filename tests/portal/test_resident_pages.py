@@ -330,6 +330,7 @@ def test_status_of_a_registration_waiting_for_the_draw(stocked, zh_client):
     html = text(response)
     assert "已预约，等待摇号" in html
     assert "取消预约" in html
+    assert "预约编号：" in html   # Chinese punctuation after the label, not an ASCII colon
     assert "no-store" in response["Cache-Control"]
 
 
