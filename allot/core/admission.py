@@ -308,7 +308,8 @@ class AdmissionWSGI:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if not path.startswith("/api/") or not any(p.match(path) for p in self.patterns):
+        match = next((m for p in self.patterns if (m := p.match(path))), None) if path.startswith("/api/") else None
+        if match is None:
             return self.app(environ, start_response)
         reply = early_reply(environ)
         if reply is not None:
@@ -323,7 +324,7 @@ class AdmissionWSGI:
                 return self._through_django(environ, start_response)
             finally:
                 self.point.slots.done(time.perf_counter() - started)
-        if refused is None and self._sold_out_after_all(environ, path):
+        if refused is None and self._sold_out_after_all(environ, match):
             # the flag is set again: the kept "sold out" answer, or Django's, whose gate answers from the flag
             reply = early_reply(environ)
             if reply is not None:
@@ -344,14 +345,13 @@ class AdmissionWSGI:
         path = getattr(settings, "ALLOT_ADMISSION_RECHECK", DEFAULT_RECHECK)
         return import_string(path) if path else None
 
-    def _sold_out_after_all(self, environ: dict[str, Any], path: str) -> bool:
+    def _sold_out_after_all(self, environ: dict[str, Any], match: re.Match[str]) -> bool:
         """For a claim about to be told "busy": whether the hook (``ALLOT_ADMISSION_RECHECK``) finds its campaign
         sold out after all — a process that knew the sell-out, whose flags lapsed in a quiet spell, asks the
         record once rather than tell the crowd that comes back "come back" (ADR 0012, decision 13)."""
         if self.recheck is None or environ.get("REQUEST_METHOD") != "POST":
             return False
-        match = next((m for p in self.patterns if (m := p.match(path))), None)
-        return match is not None and "slug" in match.groupdict() and self.recheck(match)
+        return "slug" in match.groupdict() and self.recheck(match)
 
     def _through_django(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Django's answer, read whole (a short JSON body) so the slot is held until it is built, and
