@@ -47,6 +47,7 @@ capacity of those slots, so all claim paths behind one set of slots share one li
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -69,8 +70,12 @@ from allot.core.waitroom import ADMIT, Entry, plain_busy
 DEFAULT_PATHS = (r"^/c/(?P<slug>[-\w]+)/claim/$", r"^/api/v1/campaigns/(?P<slug>[-\w]+)/claims$")
 DEFAULT_GATE = "allot.portal.firstcome_views.admission_gate"
 DEFAULT_RECHECK = "allot.portal.firstcome_views.admission_recheck"
+DEFAULT_REFRESH = "allot.portal.firstcome_views.admission_refresh"
+REFRESH_AHEAD = 0.5   # seconds before a kept early answer ends that the refresh hook is asked (AdmissionWSGI)
 DEFAULT_MAX_IN_FLIGHT = 12
 RETRY_AFTER = waitroom.PLAIN_RETRY_AFTER  # seconds of the plain busy answer, spread
+
+logger = logging.getLogger(__name__)
 
 QUEUE_HEADER = "Allot-Queue-Token"          # response header, and the request header a client sends it back in
 QUEUE_META = "HTTP_ALLOT_QUEUE_TOKEN"
@@ -305,6 +310,8 @@ class AdmissionWSGI:
         paths = getattr(settings, "ALLOT_ADMISSION_PATHS", DEFAULT_PATHS)
         self.patterns = [re.compile(p) for p in paths]
         self.point = AdmissionPoint("wsgi")
+        self._refresh_lock = threading.Lock()
+        self._refreshed: dict[str, float] = {}   # slug -> when (monotonic) the refresh hook was last asked
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -313,6 +320,8 @@ class AdmissionWSGI:
             return self.app(environ, start_response)
         reply = early_reply(environ)
         if reply is not None:
+            if reply.until - time.monotonic() < REFRESH_AHEAD:
+                self._refresh_ahead(environ, match)
             start_response(reply.status, list(reply.headers))
             return [reply.body]
         refused: Entry | None = (environ.get("asgi.scope") or {}).get(FRONT_BUSY)   # the lane's, past its cap
@@ -352,6 +361,32 @@ class AdmissionWSGI:
         if self.recheck is None or environ.get("REQUEST_METHOD") != "POST":
             return False
         return "slug" in match.groupdict() and self.recheck(match)
+
+    @cached_property
+    def refresh(self) -> Callable[[re.Match[str]], bool] | None:
+        path = getattr(settings, "ALLOT_ADMISSION_REFRESH", DEFAULT_REFRESH)
+        return import_string(path) if path else None
+
+    def _refresh_ahead(self, environ: dict[str, Any], match: re.Match[str]) -> None:
+        """A kept early answer ("sold out") replayed within ``REFRESH_AHEAD`` seconds of its end, which is when
+        the process's flag lapses: the hook (``ALLOT_ADMISSION_REFRESH``) asks the record now, so that while the
+        campaign stays sold out its flag is set again before it lapses and the crowd goes on being told so. This
+        request's thread asks, at most once per ``REFRESH_AHEAD`` per campaign in the process; the others answer
+        at once (the claim lane does the same in ``ClaimLane._sold_out_refresh``)."""
+        if self.refresh is None or environ.get("REQUEST_METHOD") != "POST" or "slug" not in match.groupdict():
+            return
+        slug, now = match["slug"], time.monotonic()
+        with self._refresh_lock:
+            last = self._refreshed.get(slug)
+            if last is not None and now - last < REFRESH_AHEAD:
+                return
+            if len(self._refreshed) > 64:
+                self._refreshed.clear()
+            self._refreshed[slug] = now
+        try:
+            self.refresh(match)
+        except Exception:   # the kept answer is still the answer; the flag lapses as it would have
+            logger.exception("the refresh of the sold-out flag of %s failed", slug)
 
     def _through_django(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Django's answer, read whole (a short JSON body) so the slot is held until it is built, and

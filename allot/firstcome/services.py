@@ -310,6 +310,26 @@ def sold_out_recheck(*, slug: str, day: dt.date, now: dt.datetime | None = None)
     return True
 
 
+def sold_out_refresh(*, slug: str, now: dt.datetime | None = None) -> bool:
+    """For a process still telling a crowd that campaign ``slug`` is sold out from its flag and the answer it kept,
+    shortly before the flag lapses: ask the record now (``sold_out_recheck``, for the campaign's open day), so
+    that while it stays sold out the flag is set again before it lapses, and no claim has to reach the writer to
+    learn it again — the moment the lane, starting again from its floor, answered some of the crowd "busy, come
+    back" (bench/README.md, fifteenth session). False (and the sell-out forgotten) once the record shows a unit
+    left, or when the campaign is not open; the flag then lapses as before."""
+    try:
+        campaign = selectors.claim_campaign(slug=slug).campaign
+    except DomainError:
+        return False
+    w = selectors.window(campaign, now or timezone.now())
+    if w.state != "open":
+        return False
+    still = sold_out_recheck(slug=slug, day=w.day, now=now)
+    if not still:
+        gate.whole_sold_out_forget(slug=slug, day=w.day)
+    return still
+
+
 class _Recheck:
     """One look at the record in flight, shared by the threads that wait for it (``sold_out_recheck_shared``)."""
 

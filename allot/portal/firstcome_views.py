@@ -45,7 +45,7 @@ from allot.firstcome import gate, selectors
 from allot.firstcome.models import Claim
 from allot.firstcome.resident import claim_code_send, claim_code_verify, claim_proof_required, claim_submit
 from allot.firstcome.selectors import ClaimCampaign, Window
-from allot.firstcome.services import ClaimRequest, sold_out_error, sold_out_recheck_shared
+from allot.firstcome.services import ClaimRequest, sold_out_error, sold_out_recheck_shared, sold_out_refresh
 from allot.portal.forms import CodeForm, DomainErrorsMixin, OnlyKnownFieldsMixin, ProofField
 from allot.verification.proof import challenge_create
 from allot.verification.ratelimit import Client
@@ -227,6 +227,13 @@ def admission_recheck(match: re.Match[str]) -> bool:
 
 
 RECHECK_WAIT = 0.25   # seconds a refusal waits for the look at the record another request is making
+
+
+def admission_refresh(match: re.Match[str]) -> bool:
+    """Shortly before the kept "sold out" answer and this process's flag end, while a crowd is still told so
+    (config/wsgi.py alone): whether campaign ``match["slug"]`` is still sold out, asked of the record; if so the
+    flag is set again before it lapses (``services.sold_out_refresh``; the claim lane asks the same)."""
+    return sold_out_refresh(slug=match["slug"])
 
 
 _SOLD_OUT_BODIES: dict[tuple[str, dt.date, str], bytes] = {}

@@ -235,6 +235,51 @@ def test_after_the_flags_lapse_the_wrapper_that_knew_the_sell_out_asks_the_recor
     assert Claim.objects.count() == 3
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_crowd_told_sold_out_from_the_kept_answer_keeps_the_wrapper_s_flag_from_lapsing(hangzhou, monkeypatch):
+    # given: the campaign sold out, this process's flag set for 1 s, and Django's "sold out" answer kept until then
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.cache import cache
+
+    from allot.firstcome import gate, services
+
+    monkeypatch.setattr(gate, "LOCAL_TTL", 1.0)
+    _sell_out(hangzhou)
+    app = AdmissionWSGI(CountingDjango())
+    assert _code(call(app, claim_body(8))[2]) == "sold_out"   # Django finds no unit: the flag is set
+    assert _code(call(app, claim_body(9))[2]) == "sold_out"   # Django answers from the flag: kept
+    day = Quota.objects.get().day
+    until = gate.sold_out_until(slug=SLUG, day=day, scope_key=gate.WHOLE)
+    assert until is not None
+    time.sleep(max(0.0, until - admission.REFRESH_AHEAD + 0.1 - time.monotonic()))
+
+    # when: the crowd goes on asking, within REFRESH_AHEAD of the kept answer's end
+    replayed = [call(app, claim_body(n)) for n in (10, 11)]
+
+    # then: the kept answer, and the flag set again before it lapsed
+    assert [_code(a[2]) for a in replayed] == ["sold_out"] * 2
+    refreshed = gate.sold_out_until(slug=SLUG, day=day, scope_key=gate.WHOLE)
+    assert refreshed is not None and refreshed > until
+
+    # and when: past the old flag's end, the shared copy gone, ten claims at once to a wrapper that admits none
+    time.sleep(max(0.0, until + 0.05 - time.monotonic()))
+    cache.clear()
+    looks = []
+    real = services.sold_out_recheck
+    monkeypatch.setattr(services, "sold_out_recheck", lambda **kw: looks.append(kw) or real(**kw))
+    with override_settings(ALLOT_ADMISSION_MAX_IN_FLIGHT=0):
+        full = AdmissionWSGI(CountingDjango())
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda n: call(full, claim_body(n)), range(20, 30)))
+
+    # then: "sold out for today" from the flag, with no look at the record needed (before: the flag had lapsed,
+    # and the refusals waited for one)
+    assert [(a[0][:3], _code(a[2])) for a in answers] == [("409", "sold_out")] * 10
+    assert looks == []
+    assert Claim.objects.count() == 3
+
+
 @override_settings(ALLOT_ADMISSION_MAX_IN_FLIGHT=0)
 @pytest.mark.django_db(transaction=True)
 def test_the_wrapper_says_busy_again_once_the_record_shows_units_back_and_stops_asking(hangzhou, monkeypatch):

@@ -550,6 +550,77 @@ def test_a_lane_that_knew_the_sell_out_says_busy_again_once_the_record_shows_uni
     assert gate.whole_sold_out_seen(slug=SLUG) is None
 
 
+def _sold_out_and_kept(served, monkeypatch) -> tuple[dt.date, float]:
+    """One unit, taken; the second claim found none (the flag set, for 1 s); the third had Django keep its "sold
+    out" answer, which the lane replays until the flag's end. Returns the day and when the flag ends."""
+    monkeypatch.setattr(gate, "LOCAL_TTL", 1.0)
+    build_hangzhou(quota=1)
+    assert call(served.lane, claim_body(1))[0] == 201
+    assert code(call(served.lane, claim_body(2))) == "sold_out"
+    assert code(call(served.lane, claim_body(3))) == "sold_out"
+    day = Quota.objects.get().day
+    until = gate.sold_out_until(slug=SLUG, day=day, scope_key=gate.WHOLE)
+    assert until is not None
+    return day, until
+
+
+def _sleep_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.monotonic()))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crowd_told_sold_out_from_the_kept_answer_keeps_the_flag_from_lapsing(served, monkeypatch):
+    # given: the kept "sold out" answer within REFRESH_AHEAD of its end (the end of this process's flag)
+    day, until = _sold_out_and_kept(served, monkeypatch)
+    _sleep_until(until - served.lane.REFRESH_AHEAD + 0.1)
+
+    # when: the crowd goes on asking; the kept answer is replayed
+    replayed = [call(served.lane, claim_body(n)) for n in (4, 5)]
+
+    # then: the record was asked once, and the flag set again before it lapsed
+    assert [code(a) for a in replayed] == ["sold_out"] * 2
+    refreshed = gate.sold_out_until(slug=SLUG, day=day, scope_key=gate.WHOLE)
+    assert refreshed is not None and refreshed > until
+    assert served.lane.stats["sold out:refreshed"] == 1
+
+    # and when: past the old flag's end, a crowd the lane cannot hold (as one back at its floor), the shared copy
+    # of the flag gone
+    _sleep_until(until + 0.05)
+    cache.clear()
+    served.lane.cap = 0
+    answers = call_many(served.lane, [claim_body(n) for n in range(6, 16)])
+
+    # then: each is told "sold out for today" from the flag at once; no claim had to reach the writer, and the
+    # record was not asked again (before: the flag lapsed, and the refusals waited for a look at the record, or
+    # were told "busy, come back" by a process that had not seen the sell-out)
+    assert [code(a) for a in answers] == ["sold_out"] * 10
+    assert gate.sold_out_until(slug=SLUG, day=day, scope_key=gate.WHOLE) is not None
+    assert served.lane.stats["sold out:rechecked"] == 0
+    assert served.lane.stats["busy"] == 0
+    assert Claim.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_that_finds_units_back_lets_the_flag_lapse_on_time(served, monkeypatch):
+    # given: the kept "sold out" answer near its end, and one unit back on the record (an operator's top-up made
+    # elsewhere, which this process has not heard of)
+    day, until = _sold_out_and_kept(served, monkeypatch)
+    Quota.objects.update(units=2)
+    _sleep_until(until - served.lane.REFRESH_AHEAD + 0.1)
+
+    # when: the kept answer is replayed (it still holds), then the flag's end passes
+    assert code(call(served.lane, claim_body(4))) == "sold_out"
+    _sleep_until(until + 0.05)
+    cache.clear()
+
+    # then: the record was asked; the flag was not set again, the process forgot the sell-out, and the next claim
+    # takes the unit
+    assert gate.sold_out_until(slug=SLUG, day=day, scope_key=gate.WHOLE) is None
+    assert gate.whole_sold_out_seen(slug=SLUG) is None
+    assert served.lane.stats["sold out:refreshed"] == 1
+    assert call(served.lane, claim_body(5))[0] == 201
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_full_lane_reads_the_open_day_again_after_a_second(served):
     # given: one unit, taken, the campaign flagged sold out for today, and a full lane that has told a refused

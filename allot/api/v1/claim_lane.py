@@ -74,7 +74,14 @@ from allot.delivery.addresses import gazetteer_refresh, gazetteer_refresh_due
 from allot.firstcome import gate, loop_writer, selectors
 from allot.firstcome.models import Claim
 from allot.firstcome.resident import claim_prepare
-from allot.firstcome.services import ClaimRequest, claim_enqueue, claim_result, claim_run, sold_out_recheck
+from allot.firstcome.services import (
+    ClaimRequest,
+    claim_enqueue,
+    claim_result,
+    claim_run,
+    sold_out_recheck,
+    sold_out_refresh,
+)
 from allot.firstcome.writer import ClaimJob, job_release
 from allot.verification.ratelimit import Client
 
@@ -241,7 +248,7 @@ class _Waker:
                 future.set_result(None)
 
 
-def _log_failure(future: Future[Any]) -> None:
+def _log_failure(future: Future[Any] | asyncio.Future[Any]) -> None:
     """A job of the lane's threads that nobody awaits: what it raised is logged."""
     if not future.cancelled() and future.exception() is not None:
         logger.error("claim lane: a background job failed", exc_info=future.exception())
@@ -379,6 +386,7 @@ class ClaimLane:
         # slug -> (its cached campaign, until when (monotonic), its open day or None): ``_whole_sold_out``
         self._open_days: dict[str, tuple[object, float, dt.date | None]] = {}
         self._rechecks: dict[str, asyncio.Future[bool]] = {}   # slug -> the record being asked (``_sold_out_again``)
+        self._refreshed: dict[str, float] = {}   # slug -> when (monotonic) ``_sold_out_refresh`` last asked
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -400,6 +408,10 @@ class ClaimLane:
                 reply = admission.early_reply(environ)
                 if reply is not None:
                     self.stats["replayed"] += 1
+                    if reply.until - time.monotonic() < self.REFRESH_AHEAD:
+                        match = PATH.match(path)
+                        if match is not None and environ["REQUEST_METHOD"] == "POST":
+                            self._sold_out_refresh(match["slug"])
                     await self._replayed(reply, send)
                     return
                 match = PATH.match(path)
@@ -785,6 +797,26 @@ class ClaimLane:
             self.stats["sold out:forgotten"] += 1
             gate.whole_sold_out_forget(slug=slug, day=day)
         return bool(still)
+
+    REFRESH_AHEAD = 0.5
+
+    def _sold_out_refresh(self, slug: str) -> None:
+        """A "sold out" answer was replayed within ``REFRESH_AHEAD`` seconds of its end, which is when this
+        process's flag lapses (``gate.LOCAL_TTL`` after it was set): the record is asked now, in a thread and not
+        awaited (``services.sold_out_refresh``), at most once per ``REFRESH_AHEAD`` per campaign. While the
+        campaign stays sold out its flag is set again before it lapses, so a crowd that goes on asking goes on
+        being told "sold out for today". Before, each lapse let claims through to the writer to learn it again,
+        and a lane back at its floor told the rest of the crowd "busy, come back": 38-159 answers in some runs of
+        the benchmark's "sold out" loop (bench/README.md, thirteenth to fifteenth sessions)."""
+        now = time.monotonic()
+        last = self._refreshed.get(slug)
+        if last is not None and now - last < self.REFRESH_AHEAD:
+            return
+        if len(self._refreshed) > 64:
+            self._refreshed.clear()
+        self._refreshed[slug] = now
+        self.stats["sold out:refreshed"] += 1
+        self._background(self._in_thread(sold_out_refresh, slug=slug)).add_done_callback(_log_failure)
 
     async def _sold_out(self, scope: Scope, receive: Receive, send: Send, environ: dict[str, Any]) -> None:
         """A claim the sold-out flag refuses: the answer Django keeps for its key (``admission.early_reply``, as
