@@ -49,3 +49,17 @@ def test_compiled_catalogues_match_their_sources():
             if mo._catalog.get(key) != e.msgstr:  # type: ignore[attr-defined]
                 stale.append(f"{po_path.relative_to(ROOT)}: {e.msgid[:40]}")
     assert stale == []
+
+
+def test_every_catalogue_has_its_header_filled_in_and_not_left_fuzzy():
+    # makemessages writes a placeholder header marked fuzzy (PACKAGE VERSION, FULL NAME <EMAIL@ADDRESS>); msgfmt
+    # leaves a fuzzy header out of the .mo unless told otherwise, and with it the plural rule of Chinese
+    placeholders = []
+    for po_path in CATALOGUES:
+        po = polib.pofile(str(po_path))
+        meta = po.metadata
+        if ("fuzzy" in po.metadata_is_fuzzy or "PACKAGE" in meta.get("Project-Id-Version", "")
+                or "EMAIL@ADDRESS" in meta.get("Last-Translator", "") or "LL@li.org" in meta.get("Language-Team", "")
+                or meta.get("Plural-Forms") != "nplurals=1; plural=0;" or meta.get("Language") != "zh_Hans"):
+            placeholders.append(str(po_path.relative_to(ROOT)))
+    assert placeholders == []

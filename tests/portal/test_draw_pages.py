@@ -157,3 +157,12 @@ def test_a_published_draw_page_shows_its_fairness_report(db, xiamen, django_capt
         draw = draw_run_now(campaign=c)
     html = client.get(f"/draws/{draw.draw_id}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Was it fair?" in html and "2 of 5 entries won." in html and "XM-SM-001" in html
+
+
+def test_digits_entered_without_a_notary_are_marked_so_in_chinese_brackets(published, zh_client):
+    Draw.objects.filter(pk=published.pk).update(notary_source="local-fallback")
+
+    html = zh_client.get(f"/draws/{published.draw_id}/").content.decode()
+
+    assert "（本地替代值，非公证员录入）" in html
+    assert "(本地替代值" not in html

@@ -401,8 +401,34 @@ def test_status_page_shows_the_residents_own_record_with_consents(stocked, en_cl
     html = text(look_up(en_client, reg, make_id_number(seq=1)))
 
     assert "What we hold about this registration" in html
-    assert "Consent: ID number" in html and "notice version 2026-1" in html
+    assert "Consent: ID number" in html and "notice version 2026-1, given on " in html
     assert make_id_number(seq=1) not in html
+
+
+def test_status_page_in_chinese_joins_its_values_with_chinese_punctuation(stocked, zh_client):
+    reg = registration_create(campaign=stocked.campaign, request=registration_request(1))
+
+    html = text(look_up(zh_client, reg, make_id_number(seq=1)))
+
+    # one translatable sentence, not an English ", " between a translated phrase and a date
+    assert re.search(r"说明版本 2026-1，于 \d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d 同意", html)
+    assert re.search(r"说明版本 2026-1</dd>|说明版本 2026-1, ", html) is None
+
+
+def test_status_page_in_chinese_says_the_date_of_return_in_one_sentence(stocked, zh_client):
+    import datetime as dt
+
+    stocked.campaign.ask_health = True
+    stocked.campaign.save(update_fields=["ask_health"])
+    back = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    assert zh_client.post(f"/c/{SLUG}/register/", form_data(
+        1, health_returned="yes", health_return_date=back, health_symptoms="no",
+        consent_health="on")).status_code == 302
+    reg = Registration.objects.get()
+
+    html = text(look_up(zh_client, reg, make_id_number(seq=1)))
+
+    assert re.search(r"<dd>是，\d{4}年\d{1,2}月\d{1,2}日</dd>", html)
 
 
 def test_status_page_without_a_looked_up_registration_asks_for_the_number(xiamen, zh_client):
