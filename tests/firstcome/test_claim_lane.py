@@ -569,8 +569,12 @@ def _sleep_until(moment: float) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_crowd_told_sold_out_from_the_kept_answer_keeps_the_flag_from_lapsing(served, monkeypatch):
-    # given: the kept "sold out" answer within REFRESH_AHEAD of its end (the end of this process's flag)
+@pytest.mark.parametrize("record", ["database", "redis"])
+def test_a_crowd_told_sold_out_from_the_kept_answer_keeps_the_flag_from_lapsing(served, monkeypatch, request, record):
+    # given: the kept "sold out" answer within REFRESH_AHEAD of its end (the end of this process's flag); the units
+    # left counted in the quota rows, or in Redis
+    if record == "redis":
+        request.getfixturevalue("redis_store")
     day, until = _sold_out_and_kept(served, monkeypatch)
     _sleep_until(until - served.lane.REFRESH_AHEAD + 0.1)
 
