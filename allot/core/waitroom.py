@@ -146,14 +146,14 @@ class Returns:
             for past in [s for s in booked if s <= second]:
                 del booked[past]
             self.swept = second
-        at = second + random.randint(lo, hi)
+        at = second + lo + int(random.random() * (hi - lo + 1))   # randint(lo, hi), at a fifth of its cost
         if booked.get(at, 0) >= budget:
             at = max(self.cursor, second + lo)
             while booked.get(at, 0) >= budget and at - second <= longest:
                 at += 1
             self.cursor = at
             if at - second > longest:
-                return random.randint(hi, longest)
+                return hi + int(random.random() * (longest - hi + 1))   # randint(hi, longest)
         booked[at] = booked.get(at, 0) + 1
         return at - second
 

@@ -126,6 +126,26 @@ def is_sold_out(*, slug: str, day: dt.date, scope_key: str) -> bool:
     return _read_shared(key)
 
 
+def whole_sold_out_here(*, slug: str, day: dt.date) -> bool:
+    """``sold_out_for(slug=slug, day=day, hint=None)[1]`` within ``shared_reads_deferred``, for the claim lane's
+    refusals (every one asks, on the event loop): this process's flag alone; a read of the shared copy that falls
+    due is deferred (``deferred_reads_run``). Without the context variable's set and reset: a fifth of a
+    refusal's own time in the lane (bench/README.md, fifteenth session)."""
+    key = _key(slug, day, WHOLE)
+    now = time.monotonic()
+    until = _flags.get(key)
+    if until is not None:
+        if until > now:
+            return True
+        _flags.pop(key, None)
+    neg = _negative.get(key)
+    if neg is not None and neg > now:
+        return False
+    _negative[key] = now + NEGATIVE_TTL
+    _due.add(key)
+    return False
+
+
 def _read_shared(key: str) -> bool:
     try:
         shared = cache.get(key) is not None

@@ -780,6 +780,34 @@ def test_a_refusal_worded_in_the_writer_thread_is_in_the_resident_s_language(ser
     assert "units are all taken" in json.loads(english[2])["errors"][0]["message"]
 
 
+def test_a_refusal_s_question_answers_as_the_deferred_gate_does_and_never_reads_the_shared_cache(monkeypatch):
+    # given: the shared cache counted; the whole campaign flagged sold out in the shared copy only
+    gate.flags_clear()
+    reads: list[str] = []
+    real_get = cache.get
+    monkeypatch.setattr(cache, "get", lambda key, *a, **kw: reads.append(key) or real_get(key, *a, **kw))
+    day = dt.date(2026, 12, 2)
+    key = gate._key("c", day, gate.WHOLE)
+    cache.set(key, 1)
+
+    # when: the refusal's question (on the loop), twice, then the read it deferred (in a thread, in production)
+    first = gate.whole_sold_out_here(slug="c", day=day)
+    again = gate.whole_sold_out_here(slug="c", day=day)   # within NEGATIVE_TTL: no second read falls due
+    assert reads == [] and gate.deferred_reads_pending()
+    gate.deferred_reads_run()
+
+    # then: the local answer at once, as ``sold_out_for`` within ``shared_reads_deferred``; the deferred read set
+    # the flag and the sell-out seen; the next question is answered from it
+    assert (first, again) == (False, False)
+    assert reads == [key]
+    assert gate.whole_sold_out_here(slug="c", day=day) is True
+    with gate.shared_reads_deferred():
+        assert gate.sold_out_for(slug="c", day=day, hint=None) == (True, True)
+    assert gate.whole_sold_out_seen(slug="c") == day
+    gate.flags_clear()
+    cache.clear()
+
+
 def test_within_deferred_reads_the_gate_never_waits_for_the_shared_cache(monkeypatch):
     # given: the shared cache counted
     gate.flags_clear()

@@ -760,9 +760,9 @@ class ClaimLane:
             self._open_days[slug] = (cc, now + self.OPEN_DAY_SECONDS, day)
         if day is None:
             return False
-        with gate.shared_reads_deferred():
-            whole = gate.sold_out_for(slug=cc.campaign.slug, day=day, hint=None)[1]
-        self._flags_read()
+        whole = gate.whole_sold_out_here(slug=cc.campaign.slug, day=day)
+        if not whole:
+            self._flags_read()
         return whole
 
     RECHECK_WAIT = 0.25
@@ -968,6 +968,6 @@ class ClaimLane:
         one of its own until a thread took the first: at a 10× opening 20-100 at once, each a thread's turn at the
         interpreter while the loop waited for it (bench/README.md, tenth session)."""
         reading = self._flags_reading
-        if (reading is None or reading.done()) and gate.deferred_reads_pending():
+        if gate.deferred_reads_pending() and (reading is None or reading.done()):
             self._flags_reading = self._pool.submit(gate.deferred_reads_run)
             self._flags_reading.add_done_callback(_log_failure)
