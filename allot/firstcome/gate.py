@@ -54,6 +54,7 @@ def flags_clear() -> None:
     _negative.clear()
     _due.clear()
     _whole_seen.clear()
+    _unsold.clear()
     admission.replies_clear()
 
 
@@ -69,6 +70,24 @@ def whole_sold_out_seen(*, slug: str) -> dt.date | None:
     been told units came back. Not a flag: what it says is to be checked against the record
     (``services.sold_out_recheck``) before anyone is told so."""
     return _whole_seen.get(slug)
+
+
+UNSOLD_QUIET = 1.0   # seconds a look at the record that found units left spares the next refusals another look
+_unsold: dict[str, float] = {}   # slug -> until when (monotonic) the record is not to be asked again
+
+
+def recheck_due(*, slug: str) -> bool:
+    """Whether a refusal may ask the record whether campaign ``slug`` sold out (``services.sold_out_recheck``): not
+    within ``UNSOLD_QUIET`` of a look that found a unit left."""
+    quiet = _unsold.get(slug)
+    return quiet is None or quiet <= time.monotonic()
+
+
+def recheck_found_units(*, slug: str) -> None:
+    """A look at the record found a unit left: the refusals of the next ``UNSOLD_QUIET`` seconds ask no more."""
+    if len(_unsold) >= 4096:
+        _unsold.clear()
+    _unsold[slug] = time.monotonic() + UNSOLD_QUIET
 
 
 def whole_sold_out_forget(*, slug: str, day: dt.date) -> None:

@@ -347,23 +347,38 @@ def sold_out_recheck_shared(*, slug: str, wait: float) -> bool:
     front): whether campaign ``slug`` is still sold out, asked only when this process learned it sold out
     (``gate.whole_sold_out_seen``) and its flag has since lapsed. One look at the record at a time per campaign:
     the refusals that meet it wait for its answer, at most ``wait`` seconds (then: False, "busy" as before). A
-    record that shows a unit left makes the process forget the sell-out, so that it stops asking."""
-    day = gate.whole_sold_out_seen(slug=slug)
+    record that shows a unit left makes the process forget the sell-out, and the refusals of the next
+    ``gate.UNSOLD_QUIET`` seconds ask no more. A process that never learned of the sell-out asks too, for the
+    campaign's open day, at most once per ``gate.UNSOLD_QUIET`` (the claim lane's ``_sold_out_again`` says why)."""
+    day = seen = gate.whole_sold_out_seen(slug=slug)
     if day is None:
-        return False
+        if not gate.recheck_due(slug=slug):
+            return False
+        try:
+            campaign = selectors.claim_campaign(slug=slug).campaign
+        except DomainError:
+            return False
+        w = selectors.window(campaign, timezone.now())
+        if w.state != "open":
+            return False
+        day = w.day
     if gate.is_sold_out(slug=slug, day=day, scope_key=gate.WHOLE):   # the flag holds (or its shared copy does)
         return True
     with _rechecks_lock:
         look = _rechecks.get(slug)
         mine = look is None
         if look is None:
+            if not gate.recheck_due(slug=slug):
+                return False
             look = _rechecks[slug] = _Recheck()
     if not mine:
         return look.done.wait(wait) and look.still
     try:
         look.still = sold_out_recheck(slug=slug, day=day)
         if not look.still:
-            gate.whole_sold_out_forget(slug=slug, day=day)
+            gate.recheck_found_units(slug=slug)
+            if seen is not None:
+                gate.whole_sold_out_forget(slug=slug, day=day)
     except Exception:   # a refusal must still be answered: "busy", as without the look
         logger.exception("the sold-out recheck of %s failed", slug)
     finally:

@@ -235,6 +235,43 @@ def test_after_the_flags_lapse_the_wrapper_that_knew_the_sell_out_asks_the_recor
     assert Claim.objects.count() == 3
 
 
+@override_settings(ALLOT_ADMISSION_MAX_IN_FLIGHT=0)
+@pytest.mark.django_db(transaction=True)
+def test_a_wrapper_that_never_learned_of_the_sell_out_asks_the_record_before_it_says_busy(hangzhou, monkeypatch):
+    # given: the day's units taken by claims this process's admission never saw (another process's), no flag here
+    # nor in the shared copy, nothing kept; a wrapper that admits none (a crowd past its cap)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.cache import cache
+
+    from allot.firstcome import gate, selectors, services
+
+    _sell_out(hangzhou)
+    selectors.caches_clear()
+    admission.replies_clear()
+    cache.clear()
+    assert gate.whole_sold_out_seen(slug=SLUG) is None
+    looks = []
+    real = services.sold_out_recheck
+
+    def look(**kw):   # a look that takes a moment, so that the other refusals meet it in flight
+        looks.append(kw)
+        time.sleep(0.1)
+        return real(**kw)
+
+    monkeypatch.setattr(services, "sold_out_recheck", look)
+    app = AdmissionWSGI(CountingDjango())
+
+    # when: ten claims at once
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda n: call(app, claim_body(n)), range(10, 20)))
+
+    # then: "sold out for today" for each (before: all ten "busy"); one look for all of them
+    assert [(a[0][:3], _code(a[2])) for a in answers] == [("409", "sold_out")] * 10
+    assert len(looks) == 1
+    assert Claim.objects.count() == 3
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_crowd_told_sold_out_from_the_kept_answer_keeps_the_wrapper_s_flag_from_lapsing(hangzhou, monkeypatch):
     # given: the campaign sold out, this process's flag set for 1 s, and Django's "sold out" answer kept until then

@@ -550,6 +550,47 @@ def test_a_lane_that_knew_the_sell_out_says_busy_again_once_the_record_shows_uni
     assert gate.whole_sold_out_seen(slug=SLUG) is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_lane_that_never_learned_of_the_sell_out_asks_the_record_before_it_tells_a_crowd_busy(served):
+    # given: the day's one unit taken elsewhere (another process's claim: this one has no flag, no memory of the
+    # sell-out, not even the campaign in its cache), the flags' shared copy lapsed; a lane that holds no claim now
+    claim_create(campaign=build_hangzhou(quota=1), request=claim_request(1))
+    clear_caches()
+    cache.clear()
+    assert gate.whole_sold_out_seen(slug=SLUG) is None
+    served.lane.cap = 0
+
+    # when: ten claims at once, then ten more
+    first = call_many(served.lane, [claim_body(n) for n in range(2, 12)])
+    then = call_many(served.lane, [claim_body(n) for n in range(12, 22)])
+
+    # then: each is told "sold out for today" (before: all twenty "busy, come back"); one look at the record, which
+    # set the flag the next ones were answered from
+    assert [code(a) for a in first + then] == ["sold_out"] * 20
+    assert served.lane.stats["sold out:rechecked"] == 1
+    assert served.lane.stats["busy"] == 0
+    assert Claim.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_at_an_opening_a_lane_that_cannot_hold_the_crowd_looks_at_the_record_once_a_second(served, monkeypatch):
+    # given: units left; a lane that holds no claim (a crowd past its cap); the quiet after a look shortened
+    monkeypatch.setattr(gate, "UNSOLD_QUIET", 0.3)
+    build_hangzhou(quota=5)
+    served.lane.cap = 0
+
+    # when: two crowds within the quiet after a look, and one after it
+    answers = call_many(served.lane, [claim_body(n) for n in range(1, 11)])
+    answers += call_many(served.lane, [claim_body(n) for n in range(11, 16)])
+    time.sleep(0.35)
+    answers += call_many(served.lane, [claim_body(n) for n in range(16, 21)])
+
+    # then: "busy, come back" (units are left); the record asked once per quiet, not once a refusal
+    assert [code(a) for a in answers] == ["busy"] * 20
+    assert served.lane.stats["sold out:rechecked"] == 2
+    assert Claim.objects.count() == 0
+
+
 def _sold_out_and_kept(served, monkeypatch) -> tuple[dt.date, float]:
     """One unit, taken; the second claim found none (the flag set, for 1 s); the third had Django keep its "sold
     out" answer, which the lane replays until the flag's end. Returns the day and when the flag ends."""
