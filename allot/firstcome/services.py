@@ -342,7 +342,7 @@ _rechecks: dict[str, _Recheck] = {}
 _rechecks_lock = threading.Lock()
 
 
-def sold_out_recheck_shared(*, slug: str, wait: float) -> bool:
+def sold_out_recheck_shared(*, slug: str, wait: float, wait_unseen: float | None = None) -> bool:
     """``sold_out_recheck`` for refusals made in threads (config/wsgi.py's admission, with no claim lane in
     front): whether campaign ``slug`` is still sold out, asked only when this process learned it sold out
     (``gate.whole_sold_out_seen``) and its flag has since lapsed. One look at the record at a time per campaign:
@@ -371,8 +371,8 @@ def sold_out_recheck_shared(*, slug: str, wait: float) -> bool:
             if not gate.recheck_due(slug=slug):
                 return False
             look = _rechecks[slug] = _Recheck()
-    if not mine:
-        return look.done.wait(wait) and look.still
+    if not mine:   # (a process that never learned of the sell-out waits ``wait_unseen``: the claim lane's reason)
+        return look.done.wait(wait if seen is not None or wait_unseen is None else wait_unseen) and look.still
     try:
         look.still = sold_out_recheck(slug=slug, day=day)
         if not look.still:

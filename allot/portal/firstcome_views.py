@@ -223,10 +223,11 @@ def admission_recheck(match: re.Match[str]) -> bool:
     after all, when this process knew it sold out and its flags have lapsed after a quiet spell. If so the flag is
     set again, and the claim is told "sold out for today" (``admission_gate``), not "come back" (ADR 0012,
     decision 13; the claim lane asks the same in ``ClaimLane._sold_out_again``)."""
-    return sold_out_recheck_shared(slug=match["slug"], wait=RECHECK_WAIT)
+    return sold_out_recheck_shared(slug=match["slug"], wait=RECHECK_WAIT, wait_unseen=RECHECK_WAIT_UNSEEN)
 
 
 RECHECK_WAIT = 0.25   # seconds a refusal waits for the look at the record another request is making
+RECHECK_WAIT_UNSEEN = 0.02   # the same, in a process that never learned of the sell-out (see the claim lane's)
 
 
 def admission_refresh(match: re.Match[str]) -> bool:

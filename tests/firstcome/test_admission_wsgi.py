@@ -260,6 +260,7 @@ def test_a_wrapper_that_never_learned_of_the_sell_out_asks_the_record_before_it_
         return real(**kw)
 
     monkeypatch.setattr(services, "sold_out_recheck", look)
+    monkeypatch.setattr("allot.portal.firstcome_views.RECHECK_WAIT_UNSEEN", 1.0)   # (the look's moment, above)
     app = AdmissionWSGI(CountingDjango())
 
     # when: ten claims at once

@@ -559,6 +559,7 @@ def test_a_lane_that_never_learned_of_the_sell_out_asks_the_record_before_it_tel
     cache.clear()
     assert gate.whole_sold_out_seen(slug=SLUG) is None
     served.lane.cap = 0
+    served.lane.RECHECK_WAIT_UNSEEN = 1.0   # the look loads the campaign first: more than 20 ms on a slow box
 
     # when: ten claims at once, then ten more
     first = call_many(served.lane, [claim_body(n) for n in range(2, 12)])
